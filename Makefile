@@ -1,0 +1,32 @@
+# Set-up and everyday commands. `make train` and `make test` install what they need first.
+VENV   ?= .venv
+PYTHON ?= python3
+PY     := $(VENV)/bin/python
+# The data root: $LENET5_DATA_DIR if set, else ../shared/data where it exists (CI and the
+# development machines, which have no internet), else data/ (torchvision downloads there).
+LENET5_DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),data)
+export LENET5_DATA_DIR
+
+.PHONY: install train test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $@
+
+train: install  ## the paper's LeNet-5 on MNIST; extra Hydra overrides via ARGS="..."
+	$(PY) train.py $(ARGS)
+
+test: install  ## the whole suite, slow real-data tests included; narrow it with ARGS="-m 'not slow'"
+	$(PY) -m pytest $(ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache wandb src/*.egg-info
+	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -1,0 +1,45 @@
+"""Weight initialisation schemes.
+
+``paper``: every weight and bias uniform in +-2.4 / F, F the fan-in of the unit (for the
+sparse C3, the inputs that map actually reads). ``xavier``: Glorot uniform, zero biases.
+``default``: PyTorch's own initialisation, as the layers were constructed.
+"""
+
+import torch
+from torch import nn
+
+from lenet5.models.layers import MaskedConv2d
+from lenet5.models.pooling import TrainableSubsampling
+from lenet5.models.registry import choose
+
+
+@torch.no_grad()
+def _paper(module: nn.Module) -> None:
+    if isinstance(module, MaskedConv2d):
+        bound = 2.4 / module.fan_in()
+        module.weight.copy_((torch.rand_like(module.weight) * 2 - 1) * bound)
+        module.bias.copy_((torch.rand_like(module.bias) * 2 - 1) * bound.flatten())
+    elif isinstance(module, (nn.Conv2d, nn.Linear)):
+        bound = 2.4 / module.weight[0].numel()
+        nn.init.uniform_(module.weight, -bound, bound)
+        nn.init.uniform_(module.bias, -bound, bound)
+    elif isinstance(module, TrainableSubsampling):
+        nn.init.uniform_(module.coefficient, -2.4 / 4, 2.4 / 4)
+        nn.init.uniform_(module.bias, -2.4 / 4, 2.4 / 4)
+
+
+@torch.no_grad()
+def _xavier(module: nn.Module) -> None:
+    if isinstance(module, (nn.Conv2d, nn.Linear)):
+        nn.init.xavier_uniform_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+INITS = {"paper": _paper, "xavier": _xavier, "default": lambda module: None}
+
+
+def initialize(model: nn.Module, scheme: str) -> None:
+    model.apply(choose(INITS, "init", scheme))
+    for module in model.modules():
+        if isinstance(module, MaskedConv2d):
+            module.apply_mask()
