@@ -1,0 +1,106 @@
+"""The in-memory DataModule: each split is one tensor, padded to 32x32 and scaled to [0, 1] once.
+
+Validation is a fixed, seeded hold-out of the official training images; test is always the
+official 10,000-image test set.
+"""
+
+import lightning as L
+import torch
+import torch.nn.functional as F
+
+from lenet5.data.augment import random_affine
+from lenet5.data.batches import TensorBatches
+from lenet5.data.files import dataset_class, ensure_downloaded, load_split
+from lenet5.errors import UserError
+from lenet5.models import INPUT_SIZE
+
+AUGMENTATIONS = {"none": None, "affine": random_affine}
+
+
+def to_model_input(images: torch.Tensor) -> torch.Tensor:
+    """uint8 (N, 28, 28) -> float (N, 1, 32, 32) in [0, 1], padded with background."""
+    pad = (INPUT_SIZE - images.shape[-1]) // 2
+    return F.pad(images.unsqueeze(1).float().div_(255), (pad, pad, pad, pad))
+
+
+class MNISTDataModule(L.LightningDataModule):
+    def __init__(
+        self,
+        dataset: str = "mnist",
+        root: str = "data",
+        download: bool = True,
+        val_size: int = 5000,
+        split_seed: int = 12345,
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        augment: str = "none",
+        mean: float = 0.0,
+        std: float = 1.0,
+    ):
+        """``mean``/``std`` are the padded training images' pixel statistics; they are not
+        applied here (the model normalises its own input) but kept with the checkpoint."""
+        super().__init__()
+        dataset_class(dataset)  # fail on a bad name before any work
+        if augment not in AUGMENTATIONS:
+            raise UserError(f"data.augment={augment!r}; choose one of: {', '.join(AUGMENTATIONS)}")
+        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
+            if value < 1:
+                raise UserError(f"data.{key}={value} must be a positive integer")
+        if val_size < 1:
+            raise UserError(f"data.val_size={val_size}: the hold-out needs at least 1 image")
+        self.save_hyperparameters()
+        self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def prepare_data(self) -> None:
+        ensure_downloaded(self.hparams.dataset, self.hparams.root, self.hparams.download)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        name, root = self.hparams.dataset, self.hparams.root
+        images, labels = load_split(name, root, train=True)
+        val_size = self.hparams.val_size
+        if val_size >= len(labels):
+            raise UserError(
+                f"data.val_size={val_size} leaves no training images: the {name} training set "
+                f"has {len(labels)}; choose 1 <= data.val_size < {len(labels)}"
+            )
+        order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.hparams.split_seed))
+        val, train = order[:val_size], order[val_size:]
+        test_images, test_labels = load_split(name, root, train=False)
+        self.splits = {
+            "train": (to_model_input(images[train]), labels[train]),
+            "val": (to_model_input(images[val]), labels[val]),
+            "test": (to_model_input(test_images), test_labels),
+        }
+
+    def _device(self) -> torch.device:
+        return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+
+    def _split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split on the training device, moved there once rather than batch by batch."""
+        device = self._device()
+        images, labels = self.splits[name]
+        if images.device != device:
+            images, labels = images.to(device), labels.to(device)
+            self.splits[name] = (images, labels)
+        return images, labels
+
+    def _epoch_seed(self) -> int:
+        # Same permutation on every process; a new one each epoch; reproducible from the seed.
+        epoch = self.trainer.current_epoch if self.trainer is not None else 0
+        return torch.initial_seed() % (2**31) * 1000 + epoch
+
+    def train_dataloader(self) -> TensorBatches:
+        return TensorBatches(
+            *self._split("train"),
+            batch_size=self.hparams.batch_size,
+            shuffle_seed=self._epoch_seed,
+            transform=AUGMENTATIONS[self.hparams.augment],
+        )
+
+    def val_dataloader(self) -> TensorBatches:
+        return TensorBatches(*self._split("val"), batch_size=self.hparams.eval_batch_size)
+
+    def test_dataloader(self) -> TensorBatches:
+        return TensorBatches(*self._split("test"), batch_size=self.hparams.eval_batch_size)

@@ -1,0 +1,133 @@
+"""What the entry points do, as functions the tests call too: config -> datamodule + module ->
+trainer -> run folder (checkpoints, logs, metrics.json)."""
+
+import json
+import os
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from lightning.pytorch.utilities import rank_zero_only
+from omegaconf import DictConfig, OmegaConf, open_dict
+from rich.console import Console
+from rich.tree import Tree
+
+from lenet5.checkpoint_io import AtomicCheckpointIO
+from lenet5.errors import UserError
+from lenet5.module import LeNet5Module
+
+LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+
+
+def output_dir() -> Path:
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+@rank_zero_only
+def print_config(cfg: DictConfig) -> None:
+    tree = Tree("config", guide_style="dim")
+
+    def add(branch: Tree, node: Any) -> None:
+        for key, value in node.items():
+            if isinstance(value, DictConfig):
+                add(branch.add(f"[bold]{key}[/]"), value)
+            else:
+                branch.add(f"{key}: [cyan]{value}[/]")
+
+    add(tree, cfg)
+    Console().print(tree)
+
+
+def write_json(path: Path, payload: dict[str, Any]) -> None:
+    """Written whole or not at all."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
+    os.replace(partial, path)
+
+
+def choose_seed(cfg: DictConfig) -> int:
+    """Every integer (0 included) is used as given; null draws one, recorded in the config."""
+    if cfg.seed is None:
+        with open_dict(cfg):
+            cfg.seed = random.SystemRandom().randrange(2**31)
+    elif not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
+        raise UserError(f"seed={cfg.seed!r}: give an integer, or null for a random seed")
+    return cfg.seed
+
+
+def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        candidate = run_dir / LAST_CHECKPOINT
+        if not candidate.is_file():
+            raise UserError(
+                f"ckpt_path=last: no {candidate}. Resume a run inside its own folder: "
+                f"hydra.run.dir=<that run's folder> ckpt_path=last"
+            )
+        return str(candidate)
+    if not Path(ckpt_path).is_file():
+        raise UserError(f"ckpt_path={ckpt_path}: no such checkpoint file")
+    return ckpt_path
+
+
+def instantiate_all(group: DictConfig | None) -> list[Any]:
+    """Instantiate each entry of a callbacks/logger group, skipping the ones set to null."""
+    return [instantiate(entry) for entry in (group or {}).values() if entry is not None]
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Fit, test the best-val checkpoint on the official test set, write metrics.json."""
+    run_dir = output_dir()
+    seed = choose_seed(cfg)
+    ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
+    print_config(cfg)
+    if rank_zero_only.rank == 0:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+    L.seed_everything(seed, workers=True, verbose=False)
+
+    datamodule = instantiate(cfg.data)
+    module = LeNet5Module(
+        model=OmegaConf.to_container(cfg.model, resolve=True),
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+    )
+    trainer: L.Trainer = instantiate(
+        cfg.trainer,
+        default_root_dir=str(run_dir),
+        callbacks=instantiate_all(cfg.get("callbacks")),
+        logger=instantiate_all(cfg.get("logger")) or False,
+        plugins=[AtomicCheckpointIO()],
+    )
+    for logger in trainer.loggers:
+        logger.log_hyperparams({"seed": seed, "parameters": module.model.parameter_count()})
+
+    started = time.perf_counter()
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    train_seconds = time.perf_counter() - started
+
+    # Validate and test the same weights: the best-val checkpoint (else the final ones).
+    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    evaluate = {"datamodule": datamodule, "ckpt_path": best or None, "verbose": False}
+    validated = trainer.validate(module, **evaluate)[0]
+    tested = trainer.test(module, **evaluate)[0]
+
+    metrics = {k: float(v) for k, v in {**validated, **tested}.items()}
+    if trainer.is_global_zero:
+        write_json(
+            run_dir / "metrics.json",
+            {
+                **metrics,
+                "seed": seed,
+                "epochs": trainer.current_epoch,
+                "train_seconds": round(train_seconds, 2),
+                "best_checkpoint": best,
+                "parameters": module.model.parameter_count(),
+            },
+        )
+    return metrics
