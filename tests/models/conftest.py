@@ -15,9 +15,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(autouse=True)
-def _seed() -> None:
-    """Every test starts from the same random state, so a failure reproduces."""
+def _seed_and_one_thread():
+    """Every test starts from the same random state, so a failure reproduces.
+
+    The tensors here are tiny: intra-op threads only add overhead, and on a busy machine (a
+    training run beside the tests) spinning thread pools make them hundreds of times slower.
+    """
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture

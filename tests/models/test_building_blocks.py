@@ -54,7 +54,9 @@ C3_TABLE = torch.tensor([[s2 in reads for s2 in range(6)] for reads in C3_READS]
 def test_scaled_tanh_maps_plus_minus_one_to_itself():
     f = ScaledTanh()
     out = f(torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64))
-    torch.testing.assert_close(out, torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64), atol=1e-6, rtol=0)
+    torch.testing.assert_close(
+        out, torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64), atol=1e-6, rtol=0
+    )
 
 
 def test_scaled_tanh_constants_are_the_papers():
@@ -160,14 +162,21 @@ def test_map_loss_is_lower_for_the_right_class(rbf, codes):
 def test_map_loss_matches_the_papers_formula(j):
     head = RBFHead(j=j)
     y = torch.tensor(
-        [[0.3, 2.0, 5.0, 1.1, 0.7, 3.3, 4.0, 0.2, 6.0, 2.5], [7.0, 1.0, 0.5, 3.0, 2.2, 9.0, 4.4, 1.8, 0.9, 5.5]],
+        [
+            [0.3, 2.0, 5.0, 1.1, 0.7, 3.3, 4.0, 0.2, 6.0, 2.5],
+            [7.0, 1.0, 0.5, 3.0, 2.2, 9.0, 4.4, 1.8, 0.9, 5.5],
+        ],
         dtype=torch.float64,
     )
     target = torch.tensor([7, 2])
-    expected = sum(
-        y[p, target[p]].item() + math.log(math.exp(-j) + sum(math.exp(-v) for v in y[p].tolist()))
-        for p in range(2)
-    ) / 2
+    expected = (
+        sum(
+            y[p, target[p]].item()
+            + math.log(math.exp(-j) + sum(math.exp(-v) for v in y[p].tolist()))
+            for p in range(2)
+        )
+        / 2
+    )
     assert head.loss(y, target).item() == pytest.approx(expected, rel=1e-12)
 
 
@@ -248,13 +257,12 @@ def test_normalization_rejects_non_positive_std(std):
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
 def test_trainable_subsampling_matches_hand_computation(activation):
-    layer = TrainableSubsampling(2, activation)
+    layer = TrainableSubsampling(2, activation).double()
     coefficient, bias = [0.5, -1.5], [0.1, -0.2]
     with torch.no_grad():
-        layer.coefficient.copy_(torch.tensor(coefficient))
-        layer.bias.copy_(torch.tensor(bias))
+        layer.coefficient.copy_(torch.tensor(coefficient, dtype=torch.float64))
+        layer.bias.copy_(torch.tensor(bias, dtype=torch.float64))
     x = torch.randn(3, 2, 4, 6, dtype=torch.float64)
-    layer = layer.double()
 
     pre = torch.empty(3, 2, 2, 3, dtype=torch.float64)
     for n, c, i, j in itertools.product(range(3), range(2), range(2), range(3)):
