@@ -21,9 +21,7 @@ FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
 
 def write_idx(path: Path, array: np.ndarray) -> None:
     """IDX: magic (0, 0, type 0x08 = uint8, ndim), big-endian int32 sizes, then the bytes."""
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
-        int(n).to_bytes(4, "big") for n in array.shape
-    )
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
     path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
 
 
@@ -45,8 +43,14 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         raw = root / folder / "raw"
         raw.mkdir(parents=True)
         for split, count in (("train", TINY_TRAIN), ("t10k", TINY_TEST)):
-            write_idx(raw / f"{split}-images-idx3-ubyte", read_real(folder, f"{split}-images-idx3-ubyte", count))
-            write_idx(raw / f"{split}-labels-idx1-ubyte", read_real(folder, f"{split}-labels-idx1-ubyte", count))
+            write_idx(
+                raw / f"{split}-images-idx3-ubyte",
+                read_real(folder, f"{split}-images-idx3-ubyte", count),
+            )
+            write_idx(
+                raw / f"{split}-labels-idx1-ubyte",
+                read_real(folder, f"{split}-labels-idx1-ubyte", count),
+            )
     return root
 
 
@@ -85,7 +89,9 @@ QUICK = [
 def run_cli(tmp_path: Path, hermetic_env: dict[str, str]):
     """Run an entry point (a script at the repo root, or ``-m module``) in the repo folder."""
 
-    def run(*args: str, timeout: float = 600, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    def run(
+        *args: str, timeout: float = 600, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
         command = [sys.executable, *(["-m", args[1]] if args[0] == "-m" else [str(REPO / args[0])])]
         rest = args[2:] if args[0] == "-m" else args[1:]
         return subprocess.run(

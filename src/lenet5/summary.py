@@ -28,7 +28,12 @@ def layer_rows(model: LeNet5) -> list[tuple[str, tuple[int, ...], int, int]]:
     for hook in hooks:
         hook.remove()
     return [
-        (name.upper(), tuple(shapes[name]), layer.parameter_count(), layer.connections(shapes[name]))
+        (
+            name.upper(),
+            tuple(shapes[name]),
+            layer.parameter_count(),
+            layer.connections(shapes[name]),
+        )
         for name in model.LAYERS
         for layer in [getattr(model, name)]
     ]
