@@ -69,6 +69,9 @@ def hermetic_env(tmp_path: Path, tiny_data: Path) -> dict[str, str]:
         WANDB_DATA_DIR=str(wandb / "data"),
         HYDRA_FULL_ERROR="0",
         PYTHONWARNINGS="ignore",
+        # Tiny batches gain nothing from threads, and two threads per process oversubscribe
+        # two cores as soon as anything else runs (DDP tests run two processes).
+        OMP_NUM_THREADS="1",
     )
     return env
 

@@ -107,6 +107,36 @@ def test_full_c3_adds_the_absent_connections():
     assert sum(row[2] for row in rows.values()) == CLASSIC_PARAMETERS + 900
 
 
+# The presets' choices, from the reference (classic = the paper, d2l = the d2l.ai chapter, modern =
+# the Keras-style LeNet of seed 003).
+PRESETS = {
+    "classic": {
+        "activation": "scaled_tanh",
+        "pooling": "trainable",
+        "c3": "paper",
+        "head": "rbf",
+        "init": "paper",
+        "normalization": "paper",
+    },
+    "d2l": {
+        "activation": "sigmoid",
+        "pooling": "avg",
+        "c3": "full",
+        "head": "linear",
+        "init": "xavier",
+        "normalization": "unit",
+    },
+    "modern": {"activation": "relu", "pooling": "max", "c3": "full", "head": "linear"},
+}
+
+
+@pytest.mark.parametrize("preset", list(PRESETS))
+def test_presets_make_the_reference_choices(preset):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose(config_name="summary", overrides=[f"model={preset}"])
+    assert {axis: cfg.model[axis] for axis in PRESETS[preset]} == PRESETS[preset]
+
+
 # --- config groups against the registries ---------------------------------------------------------
 
 
@@ -133,7 +163,7 @@ def test_every_config_option_composes_into_a_model(axis, option):
 
 
 def run_summary(*overrides: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "120", "PYTHONIOENCODING": "utf-8"}
+    env = {**os.environ, "COLUMNS": "120", "PYTHONIOENCODING": "utf-8", "OMP_NUM_THREADS": "1"}
     return subprocess.run(
         [sys.executable, "-m", "lenet5.summary", *overrides],
         cwd=REPO_ROOT,

@@ -54,9 +54,7 @@ C3_TABLE = torch.tensor([[s2 in reads for s2 in range(6)] for reads in C3_READS]
 def test_scaled_tanh_maps_plus_minus_one_to_itself():
     f = ScaledTanh()
     out = f(torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64))
-    torch.testing.assert_close(
-        out, torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64), atol=1e-6, rtol=0
-    )
+    torch.testing.assert_close(out, torch.tensor([1.0, -1.0, 0.0], dtype=torch.float64), atol=1e-6, rtol=0)
 
 
 def test_scaled_tanh_constants_are_the_papers():
@@ -171,8 +169,7 @@ def test_map_loss_matches_the_papers_formula(j):
     target = torch.tensor([7, 2])
     expected = (
         sum(
-            y[p, target[p]].item()
-            + math.log(math.exp(-j) + sum(math.exp(-v) for v in y[p].tolist()))
+            y[p, target[p]].item() + math.log(math.exp(-j) + sum(math.exp(-v) for v in y[p].tolist()))
             for p in range(2)
         )
         / 2

@@ -106,6 +106,21 @@ def test_every_combination_has_the_paper_shapes_and_backpropagates(
     torch.testing.assert_close(probabilities.sum(dim=1), torch.ones(2))
 
 
+@pytest.mark.parametrize("pooling", list(POOLINGS))
+@pytest.mark.parametrize("activation", list(ACTIVATIONS))
+def test_activation_squashes_every_layer_up_to_f6(activation, pooling):
+    model = LeNet5(activation=activation, pooling=pooling)
+    expected = ACTIVATIONS[activation]
+    for name in ("c1", "c3", "c5", "f6"):
+        assert type(getattr(model, name).activation) is expected, name
+    for name in ("s2", "s4"):
+        layer = getattr(model, name)
+        if pooling == "trainable":  # the paper's subsampling squashes its own output
+            assert type(layer.activation) is expected, name
+        else:  # plain pooling squashes nothing
+            assert not any(isinstance(m, tuple(ACTIVATIONS.values())) for m in layer.modules())
+
+
 @pytest.mark.parametrize("init", list(INITS))
 @pytest.mark.parametrize("head", list(HEADS))
 @pytest.mark.parametrize("c3", list(CONNECTIVITIES))
@@ -182,9 +197,7 @@ def test_classic_defaults_have_the_papers_60000_parameters():
 
 OPTIMIZERS = {
     "adam": lambda params: torch.optim.Adam(params, lr=1e-3, weight_decay=1e-2),
-    "sgd_momentum": lambda params: torch.optim.SGD(
-        params, lr=1e-2, momentum=0.9, weight_decay=1e-2
-    ),
+    "sgd_momentum": lambda params: torch.optim.SGD(params, lr=1e-2, momentum=0.9, weight_decay=1e-2),
     "adamw": lambda params: torch.optim.AdamW(params, lr=1e-3, weight_decay=1e-2),
 }
 
@@ -274,3 +287,15 @@ def test_standardize_gives_zero_mean_unit_std_on_the_training_images(dataset, bu
     std = (total_sq / count - mean**2) ** 0.5
     assert abs(mean) < 1e-3, mean
     assert abs(std - 1) < 1e-3, std
+
+
+@pytest.mark.parametrize("pooling", list(POOLINGS))
+def test_channels_last_changes_layout_not_results(pooling):
+    torch.manual_seed(1)
+    plain = LeNet5(pooling=pooling, head="linear")
+    torch.manual_seed(1)
+    fast = LeNet5(pooling=pooling, head="linear", channels_last=True)
+    assert plain.state_dict().keys() == fast.state_dict().keys()
+    fast.load_state_dict(plain.state_dict())
+    images, _ = batch(4)
+    torch.testing.assert_close(fast(images), plain(images), atol=1e-5, rtol=1e-5)
