@@ -1,6 +1,7 @@
 """What the entry points do, as functions the tests call too: config -> datamodule + module ->
 trainer -> run folder (checkpoints, logs, metrics.json)."""
 
+import csv
 import json
 import os
 import random
@@ -9,8 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.loggers import CSVLogger
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
@@ -75,6 +79,25 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     return ckpt_path
 
 
+def continue_csv_header(trainer: L.Trainer) -> None:
+    """Start the CSV writer from metrics.csv's columns. Under ddp_spawn each stage runs in new
+    processes whose writer knows only its own columns, and rewriting the file with those fails."""
+    for logger in trainer.loggers:
+        if isinstance(logger, CSVLogger) and os.path.isfile(logger.experiment.metrics_file_path):
+            with open(logger.experiment.metrics_file_path, newline="") as handle:
+                logger.experiment.metrics_keys = next(csv.reader(handle), [])
+
+
+def completed_epochs(trainer: L.Trainer, run_dir: Path) -> int:
+    """Under ddp_spawn the fit ran in child processes: this trainer counted no epoch, but the
+    last checkpoint counts the epochs whose batches were all processed."""
+    last = run_dir / LAST_CHECKPOINT
+    if isinstance(trainer.strategy.launcher, _MultiProcessingLauncher) and last.is_file():
+        loops = torch.load(last, map_location="cpu", weights_only=False)["loops"]
+        return loops["fit_loop"]["epoch_progress"]["current"]["processed"]
+    return trainer.current_epoch
+
+
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Instantiate each entry of a callbacks/logger group, skipping the ones set to null."""
     return [instantiate(entry) for entry in (group or {}).values() if entry is not None]
@@ -114,7 +137,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     # Validate and test the same weights: the best-val checkpoint (else the final ones).
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     evaluate = {"datamodule": datamodule, "ckpt_path": best or None, "verbose": False}
+    continue_csv_header(trainer)
     validated = trainer.validate(module, **evaluate)[0]
+    continue_csv_header(trainer)
     tested = trainer.test(module, **evaluate)[0]
 
     metrics = {k: float(v) for k, v in {**validated, **tested}.items()}
@@ -124,7 +149,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             {
                 **metrics,
                 "seed": seed,
-                "epochs": trainer.current_epoch,
+                "epochs": completed_epochs(trainer, run_dir),
                 "train_seconds": round(train_seconds, 2),
                 "best_checkpoint": best,
                 "parameters": module.model.parameter_count(),
