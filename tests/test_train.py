@@ -183,3 +183,10 @@ def test_val_size_larger_than_training_set(train_run) -> None:
 def test_resume_last_without_a_checkpoint(train_run) -> None:
     process, _ = train_run("ckpt_path=last", check=False)
     _one_line_error(process, "ckpt_path=last")
+
+
+@pytest.mark.parametrize("logger", ["none", "tensorboard"])
+def test_other_loggers(train_run, logger: str) -> None:
+    _, run = train_run("model=modern", f"logger={logger}")
+    assert (run / "metrics.json").is_file()
+    assert (run / "tensorboard").is_dir() == (logger == "tensorboard")
