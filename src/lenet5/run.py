@@ -5,6 +5,7 @@ import csv
 import json
 import os
 import random
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,8 +22,11 @@ from rich.console import Console
 from rich.tree import Tree
 
 from lenet5.checkpoint_io import AtomicCheckpointIO
+from lenet5.checkpoints import class_names, load_checkpoint
 from lenet5.errors import UserError
 from lenet5.module import LeNet5Module
+from lenet5.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_test_split, write_pictures
+from lenet5.wandb_logging import finish_wandb, log_test_results
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 
@@ -104,7 +108,17 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Fit, test the best-val checkpoint on the official test set, write metrics.json."""
+    """``fit_and_test``, then the W&B run ended even on failure: Lightning would otherwise
+    adopt it in the next job of a sweep run in this process."""
+    try:
+        return fit_and_test(cfg)
+    finally:
+        finish_wandb(failed=sys.exc_info()[0] is not None)
+
+
+def fit_and_test(cfg: DictConfig) -> dict[str, float]:
+    """Fit, test the best-val checkpoint on the official test set, write metrics.json and the
+    pictures (curves, confusion matrix, misclassified digits), also to W&B if it logs."""
     run_dir = output_dir()
     seed = choose_seed(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
@@ -123,12 +137,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         default_root_dir=str(run_dir),
-        callbacks=instantiate_all(cfg.get("callbacks")),
+        callbacks=[*instantiate_all(cfg.get("callbacks")), EpochHistory(run_dir / HISTORY)],
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],
     )
     for logger in trainer.loggers:
-        logger.log_hyperparams({"seed": seed, "parameters": module.model.parameter_count()})
+        config = OmegaConf.to_container(cfg, resolve=True)
+        logger.log_hyperparams({**config, "parameters": module.model.parameter_count()})
 
     started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -155,4 +170,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 "parameters": module.model.parameter_count(),
             },
         )
+        # One pass of the tested weights over the test split, shared by the PNGs and W&B.
+        outcome = predict_test_split((load_checkpoint(best).module if best else module).model, datamodule)
+        names = class_names(cfg.data.dataset)
+        write_pictures(run_dir, outcome, names, run_dir / HISTORY)
+        log_test_results(trainer.loggers, outcome, names, run_dir / MISCLASSIFIED)
     return metrics

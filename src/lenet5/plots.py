@@ -1,0 +1,184 @@
+"""Pictures of a run made from its own files, whatever logger was chosen (csv, wandb or none):
+``curves.png`` from ``history.csv``, ``confusion_matrix.png`` and ``misclassified.png`` from
+one pass of the best weights over the test split.
+
+matplotlib's object API (``Figure``, no pyplot) needs no display and keeps no global state,
+so it is safe in sweeps' worker processes.
+"""
+
+import csv
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from lenet5.data import MNISTDataModule
+from lenet5.models import LeNet5
+from lenet5.predict import classify
+
+HISTORY = "history.csv"
+METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
+CURVES, CONFUSION, MISCLASSIFIED = "curves.png", "confusion_matrix.png", "misclassified.png"
+
+
+class EpochHistory(L.Callback):
+    """Per-epoch train/val loss and accuracy into ``history.csv``, rewritten after every epoch
+    so an interrupted run still has its curves; a resumed run keeps its earlier epochs.
+
+    Lightning computes an epoch's metric objects (``train/acc``) only after the
+    ``on_train_epoch_end`` hooks, so a row is written when the next epoch starts, or at the end.
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.finished: int | None = None  # the epoch whose row is due
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero and trainer.ckpt_path is None:
+            self.path.unlink(missing_ok=True)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.finished = trainer.current_epoch
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._write(trainer)
+
+    def _write(self, trainer: L.Trainer) -> None:
+        epoch, self.finished = self.finished, None
+        if epoch is None or not trainer.is_global_zero:
+            return
+        logged = trainer.callback_metrics
+        row = {"epoch": epoch, **{m: float(logged[m]) if m in logged else "" for m in METRICS}}
+        rows = [r for r in read_history(self.path) if int(r["epoch"]) < epoch] + [row]
+        partial = self.path.with_name(f".{self.path.name}.partial")
+        with open(partial, "w", newline="") as file:
+            writer = csv.DictWriter(file, fieldnames=["epoch", *METRICS])
+            writer.writeheader()
+            writer.writerows(rows)
+        os.replace(partial, self.path)
+
+
+def read_history(path: Path) -> list[dict[str, str]]:
+    if not path.is_file():
+        return []
+    with open(path, newline="") as file:
+        return list(csv.DictReader(file))
+
+
+@dataclass
+class Outcome:
+    images: torch.Tensor  # (N, 1, 32, 32) in [0, 1]
+    labels: torch.Tensor
+    predictions: torch.Tensor
+    probabilities: torch.Tensor  # (N, classes)
+
+    @property
+    def accuracy(self) -> float:
+        return float((self.predictions == self.labels).float().mean())
+
+
+def predict_test_split(model: LeNet5, datamodule: MNISTDataModule) -> Outcome:
+    """Predictions of ``model`` on the official test split, on the CPU."""
+    datamodule.setup("test")
+    images, labels = (t.cpu() for t in datamodule.splits["test"])
+    device = next(model.parameters(), torch.empty(0)).device
+    predictions, probabilities = classify(model, images.to(device), datamodule.hparams.eval_batch_size)
+    return Outcome(images, labels, predictions.cpu(), probabilities.cpu())
+
+
+def confusion_matrix(outcome: Outcome, classes: int) -> np.ndarray:
+    """Counts, rows = true class, columns = predicted class."""
+    pairs = outcome.labels * classes + outcome.predictions
+    return torch.bincount(pairs, minlength=classes * classes).reshape(classes, classes).numpy()
+
+
+def per_class_accuracy(outcome: Outcome, classes: int) -> list[tuple[int, int, float]]:
+    """(images, correct, accuracy) per true class."""
+    matrix = confusion_matrix(outcome, classes)
+    totals = matrix.sum(axis=1)
+    return [
+        (int(total), int(matrix[c, c]), float(matrix[c, c] / total) if total else math.nan)
+        for c, total in enumerate(totals)
+    ]
+
+
+def plot_confusion_matrix(outcome: Outcome, names: list[str], path: Path) -> None:
+    classes = len(names)
+    matrix = confusion_matrix(outcome, classes)
+    # Colour by the share of each true class, so rare mistakes stay visible beside the diagonal.
+    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    figure = Figure(figsize=(7.5, 6.5), layout="constrained")
+    ax = figure.subplots()
+    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1)
+    for (row, col), count in np.ndenumerate(matrix):
+        if count:
+            colour = "white" if shares[row, col] > 0.5 else "black"
+            ax.text(col, row, str(count), ha="center", va="center", fontsize=8, color=colour)
+    ax.set_xticks(range(classes), names, rotation=45 if max(map(len, names)) > 2 else 0, ha="right")
+    ax.set_yticks(range(classes), names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"test: accuracy {outcome.accuracy:.2%} on {len(outcome.labels)} images")
+    figure.colorbar(image, ax=ax, label="share of the true class")
+    figure.savefig(path, dpi=100)
+
+
+def plot_misclassified(outcome: Outcome, names: list[str], path: Path, count: int = 36) -> None:
+    """The most confident mistakes first: those say most about what the model gets wrong."""
+    wrong = (outcome.predictions != outcome.labels).nonzero().flatten()
+    confidence = outcome.probabilities[wrong, outcome.predictions[wrong]]
+    worst = wrong[confidence.argsort(descending=True)][:count]
+    columns = 6
+    rows = max(1, math.ceil(len(worst) / columns))
+    figure = Figure(figsize=(columns * 1.6, rows * 1.9 + 0.5), layout="constrained")
+    axes = np.atleast_1d(figure.subplots(rows, columns, squeeze=False)).flatten()
+    for ax in axes:
+        ax.axis("off")
+    for ax, index in zip(axes, worst.tolist(), strict=False):
+        true, predicted = int(outcome.labels[index]), int(outcome.predictions[index])
+        ax.imshow(outcome.images[index, 0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+        confidence = float(outcome.probabilities[index, predicted])
+        ax.set_title(f"true {names[true]}\npred {names[predicted]} ({confidence:.0%})", fontsize=8)
+    if len(worst):
+        title = f"{len(worst)} most confident of {len(wrong)} mistakes on {len(outcome.labels)} test images"
+    else:
+        title = f"no mistakes on {len(outcome.labels)} test images"
+    figure.suptitle(title, fontsize=10)
+    figure.savefig(path, dpi=100)
+
+
+def plot_curves(history: Path, path: Path, test_accuracy: float | None = None) -> None:
+    rows = read_history(history)
+    epochs = [int(r["epoch"]) + 1 for r in rows]
+    figure = Figure(figsize=(10, 4), layout="constrained")
+    for ax, metric, label in zip(figure.subplots(1, 2), ("loss", "acc"), ("loss", "accuracy"), strict=True):
+        for split, style in (("train", "o-"), ("val", "s-")):
+            values = [float(r[f"{split}/{metric}"] or "nan") for r in rows]
+            ax.plot(epochs, values, style, label=split, markersize=4)
+        if metric == "acc" and test_accuracy is not None:
+            ax.axhline(test_accuracy, color="grey", linestyle="--", label=f"test {test_accuracy:.2%}")
+        ax.set(xlabel="epoch", ylabel=label, title=f"{label} per epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        ax.legend()
+    figure.savefig(path, dpi=100)
+
+
+def write_pictures(folder: Path, outcome: Outcome, names: list[str], history: Path) -> list[Path]:
+    """The three PNGs into ``folder``; curves only when there is a history to draw."""
+    paths = [folder / CONFUSION, folder / MISCLASSIFIED]
+    plot_confusion_matrix(outcome, names, paths[0])
+    plot_misclassified(outcome, names, paths[1])
+    if read_history(history):
+        paths.append(folder / CURVES)
+        plot_curves(history, paths[-1], outcome.accuracy)
+    return paths
