@@ -23,6 +23,9 @@ train: install  ## the paper's LeNet-5 on MNIST; extra Hydra overrides via ARGS=
 test: install  ## the whole suite, slow real-data tests included; narrow it with ARGS="-m 'not slow'"
 	$(PY) -m pytest $(ARGS)
 
+bench: install  ## seconds per epoch: hand loop vs train.py vs per-sample transforms (ARGS=--quick)
+	$(PY) benchmarks/speed.py $(ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .

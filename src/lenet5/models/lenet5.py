@@ -34,7 +34,11 @@ class LeNet5(nn.Module):
         input_mean: float = 0.0,
         input_std: float = 1.0,
         rbf_j: float = 10.0,
+        channels_last: bool = False,
+        compile: bool = False,
     ):
+        """``channels_last`` and ``compile`` change how the network runs, not what it computes
+        nor its state_dict keys: weights trained with either load into a plain LeNet5."""
         super().__init__()
         self.normalize = make_normalization(normalization, input_mean, input_std)
         self.c1 = ConvLayer(1, 6, activation)
@@ -45,12 +49,19 @@ class LeNet5(nn.Module):
         self.f6 = DenseLayer(120, 84, activation)
         self.output = make_head(head, rbf_j)
         initialize(self, init)
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+        if compile:
+            self.compile()  # compiles __call__ lazily; parameters stay this module's own
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         if images.shape[-3:] != (1, INPUT_SIZE, INPUT_SIZE):
             raise ValueError(
                 f"LeNet5 expects (N, 1, {INPUT_SIZE}, {INPUT_SIZE}) images, got {tuple(images.shape)}"
             )
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
         x = self.normalize(images)
         for name in self.LAYERS:
             x = getattr(self, name)(x)

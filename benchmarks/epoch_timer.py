@@ -1,0 +1,39 @@
+"""A Lightning callback that records when training starts and how long each training epoch
+takes, so the benchmark can time train.py's real code path from outside the process.
+
+An epoch runs from ``on_train_epoch_start`` to the end of its last training batch: validation
+is left out, as in the hand-written loop. Times are wall-clock (``time.time``) so that the
+parent process can subtract its own launch time to get the start-up time.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import lightning as L
+
+
+class EpochTimer(L.Callback):
+    def __init__(self, path: str | None = None):
+        """``path``: a JSON file written at the end of fit (None: keep the times in memory)."""
+        self.path = Path(path) if path else None
+        self.first_step: float | None = None
+        self.epochs: list[float] = []
+        self._epoch_start = self._last_batch_end = 0.0
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._epoch_start = time.time()
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx: int) -> None:
+        if self.first_step is None:
+            self.first_step = time.time()
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx: int) -> None:
+        self._last_batch_end = time.time()
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.epochs.append(self._last_batch_end - self._epoch_start)
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.path is not None:
+            self.path.write_text(json.dumps({"first_step": self.first_step, "epochs": self.epochs}))

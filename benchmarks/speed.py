@@ -1,0 +1,284 @@
+"""Where the training time goes, measured in one run on this machine and the same MNIST:
+
+1. seconds per training epoch of the same LeNet-5 (model=modern: ReLU, max pooling), Adam,
+   one-cycle and batch size, three ways: (a) a hand-written loop over in-memory tensors,
+   (b) this framework's train.py, (c) the common pipeline, torchvision per-sample transforms
+   and a 2-worker DataLoader inside Lightning; and train.py's start-up time to its first step;
+2. the training seconds and test accuracy of ``experiment=fast``;
+3. a 4 activations x 3 poolings grid of 1-epoch jobs, basic launcher against joblib.
+
+    make bench                            # full MNIST; ~10 minutes on 2 cores
+    python benchmarks/speed.py --quick    # tiny data, 2-job grid: checks every row prints
+
+Epoch times exclude validation; the first epoch (warm-up) is reported apart from the median of
+the others. Share the machine with nothing else while it runs: see the load averages printed.
+"""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import lightning as L
+import torch
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import DictConfig
+from torch.utils.data import DataLoader, random_split
+from torchvision import datasets, transforms
+
+from lenet5.config import CONFIG_DIR
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from epoch_timer import EpochTimer  # noqa: E402 - lives beside this script
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "model=modern"
+ACTIVATIONS = ("sigmoid", "tanh", "scaled_tanh", "relu")
+POOLINGS = ("avg", "max", "trainable")
+# Tiny data (the test suite's): a hold-out, and batches small enough for several steps an epoch.
+QUICK_DATA = ["data.val_size=100", "data.batch_size=50", "data.eval_batch_size=100"]
+
+
+def compose_train(overrides: list[str]) -> DictConfig:
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=[MODEL, *overrides])
+
+
+def optimizer_and_schedule(cfg: DictConfig, model: torch.nn.Module, total_steps: int, epochs: int):
+    """The framework's own optimizer and one-cycle schedule, from the same config."""
+    optimizer = instantiate(cfg.optimizer)(params=model.parameters())
+    schedule = instantiate(cfg.scheduler)(optimizer, total_steps=total_steps, epochs=epochs)
+    return optimizer, schedule["scheduler"]
+
+
+def hand_loop(cfg: DictConfig, epochs: int) -> list[float]:
+    """(a) The whole training split as one tensor, batches by indexing, nothing else."""
+    datamodule = instantiate(cfg.data)
+    datamodule.setup("fit")
+    images, labels = datamodule.splits["train"]
+    torch.manual_seed(cfg.seed)
+    model = instantiate(cfg.model)
+    batch_size = cfg.data.batch_size
+    steps = -(-len(labels) // batch_size)
+    optimizer, schedule = optimizer_and_schedule(cfg, model, steps * epochs, epochs)
+    seconds = []
+    for _ in range(epochs):
+        started = time.perf_counter()
+        order = torch.randperm(len(labels))
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            loss = model.loss(model(images[batch]), labels[batch])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        seconds.append(time.perf_counter() - started)
+    return seconds
+
+
+def run_logged(command: list[str], log: Path, env: dict[str, str] | None = None) -> float:
+    """Run to completion with output to ``log``; wall seconds. A failure shows the log's tail."""
+    started = time.perf_counter()
+    with log.open("w") as out:
+        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    if code != 0:
+        sys.exit(f"{' '.join(command)} failed ({code}):\n{log.read_text()[-3000:]}")
+    return time.perf_counter() - started
+
+
+def framework(data: list[str], epochs: int, work: Path) -> tuple[list[float], float]:
+    """(b) train.py itself, defaults and all, with a callback timing it from inside."""
+    timings = work / "timings.json"
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        MODEL,
+        f"trainer.max_epochs={epochs}",
+        f"hydra.run.dir={work / 'framework'}",
+        "+callbacks.epoch_timer._target_=epoch_timer.EpochTimer",
+        f"+callbacks.epoch_timer.path={timings}",
+        *data,
+    ]
+    path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
+    launched = time.time()
+    run_logged(command, work / "framework.log", env={**os.environ, "PYTHONPATH": path})
+    recorded = json.loads(timings.read_text())
+    return recorded["epochs"], recorded["first_step"] - launched
+
+
+class PlainModule(L.LightningModule):
+    """The LightningModule such a pipeline usually has: the network, its loss, one log call."""
+
+    def __init__(self, cfg: DictConfig, model: torch.nn.Module):
+        super().__init__()
+        self.cfg, self.model = cfg, model
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        images, labels = batch
+        loss = self.model.loss(self.model(images), labels)
+        self.log("train_loss", loss)
+        return loss
+
+    def configure_optimizers(self):
+        steps, epochs = self.trainer.estimated_stepping_batches, self.trainer.max_epochs
+        optimizer, schedule = optimizer_and_schedule(self.cfg, self.model, steps, epochs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+
+def common_pipeline(cfg: DictConfig, epochs: int) -> list[float]:
+    """(c) torchvision's dataset with ToTensor/Pad/Normalize per sample, a shuffling 2-worker
+    DataLoader, Lightning without progress bar, logger or checkpoints (all in its favour)."""
+    transform = transforms.Compose(
+        [transforms.ToTensor(), transforms.Pad(2), transforms.Normalize((cfg.data.mean,), (cfg.data.std,))]
+    )
+    full = datasets.MNIST(cfg.data.root, train=True, download=False, transform=transform)
+    split = torch.Generator().manual_seed(cfg.data.split_seed)
+    train, _ = random_split(full, [len(full) - cfg.data.val_size, cfg.data.val_size], generator=split)
+    loader = DataLoader(train, batch_size=cfg.data.batch_size, shuffle=True, num_workers=2)
+    torch.manual_seed(cfg.seed)
+    model = instantiate(cfg.model, normalization="unit")  # Normalize did the standardising
+    timer = EpochTimer()
+    trainer = L.Trainer(
+        accelerator="cpu",
+        devices=1,
+        max_epochs=epochs,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        callbacks=[timer],
+    )
+    trainer.fit(PlainModule(cfg, model), train_dataloaders=loader)
+    return timer.epochs
+
+
+def fast_recipe(data: list[str], work: Path) -> tuple[float, float]:
+    """Training seconds (train.py's own, fit with validation) and test accuracy."""
+    folder = work / "fast"
+    command = [sys.executable, str(REPO / "train.py"), "experiment=fast", f"hydra.run.dir={folder}", *data]
+    run_logged(command, work / "fast.log")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    return metrics["train_seconds"], metrics["test/acc"]
+
+
+def grid(data: list[str], quick: bool, work: Path) -> tuple[int, float, float]:
+    """(jobs, basic seconds, joblib seconds) for the activation x pooling grid of 1-epoch jobs."""
+    activations, poolings = (("relu", "tanh"), ("max",)) if quick else (ACTIVATIONS, POOLINGS)
+    sweep = [
+        MODEL,
+        f"model/activation={','.join(activations)}",
+        f"model/pooling={','.join(poolings)}",
+        "trainer.max_epochs=1",
+        *data,
+    ]
+    seconds = {}
+    for name, launcher in (("basic", []), ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])):
+        folder = work / f"grid_{name}"
+        command = [
+            sys.executable,
+            str(REPO / "train.py"),
+            "-m",
+            *sweep,
+            *launcher,
+            f"hydra.sweep.dir={folder}",
+        ]
+        seconds[name] = run_logged(command, work / f"grid_{name}.log")
+        done = len(list(folder.glob("*/metrics.json")))
+        if done != len(activations) * len(poolings):
+            sys.exit(f"{name} grid: {done} of {len(activations) * len(poolings)} jobs wrote metrics.json")
+    return len(activations) * len(poolings), seconds["basic"], seconds["joblib"]
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            line.split(":", 1)[1].strip()
+            for line in cpuinfo.read_text().splitlines()
+            if line.startswith("model name")
+        ]
+        cpu = names[0] if names else cpu
+    gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no GPU"
+    return (
+        f"{cpu}, {os.cpu_count()} logical cores, {gpu}; torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), lightning {L.__version__}, Python {platform.python_version()}"
+    )
+
+
+def load() -> str:
+    return "load average {:.2f} {:.2f} {:.2f} (1, 5, 15 min)".format(*os.getloadavg())
+
+
+def row(name: str, seconds: list[float], steps: int) -> str:
+    median = statistics.median(seconds[1:] or seconds)
+    per_step = median / steps * 1000
+    return f"{name:<48} {seconds[0]:>8.2f} s {median:>9.2f} s {per_step:>8.1f} ms {len(seconds) - 1:>5}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny data ($LENET5_DATA_DIR), 2 epochs, 2-job grid"
+    )
+    parser.add_argument(
+        "--epochs", type=int, help="epochs per path, the first reported apart (default 5, quick 2)"
+    )
+    args = parser.parse_args()
+    epochs = args.epochs or (2 if args.quick else 5)
+    if epochs < 2:
+        parser.error("--epochs must be at least 2: the first epoch is reported apart")
+    logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    data = ["data.download=false", *(QUICK_DATA if args.quick else [])]
+    cfg = compose_train(data)
+    train_images = len(datasets.MNIST(cfg.data.root, train=True, download=False)) - cfg.data.val_size
+    steps = -(-train_images // cfg.data.batch_size)
+
+    print(f"machine: {machine()}")
+    print(f"before: {load()}")
+    print(
+        f"data: {Path(cfg.data.root).resolve()} ({train_images:,} training images); {MODEL} "
+        f"(ReLU, max pooling), {cfg.optimizer._target_.rsplit('.', 1)[-1]} lr {cfg.optimizer.lr}, "
+        f"one-cycle, batch {cfg.data.batch_size} ({steps} steps per epoch), {epochs} epochs per path",
+        flush=True,
+    )
+    with tempfile.TemporaryDirectory(prefix="lenet5-bench-") as folder:
+        work = Path(folder)
+        a = hand_loop(cfg, epochs)
+        b, startup = framework(data, epochs, work)
+        c = common_pipeline(cfg, epochs)
+        fast_seconds, fast_accuracy = fast_recipe(data, work)
+        jobs, basic, joblib = grid(data, args.quick, work)
+
+    median = {name: statistics.median(s[1:]) for name, s in (("a", a), ("b", b), ("c", c))}
+    print()
+    print(f"{'seconds per training epoch':<48} {'first':>10} {'median':>11} {'per step':>11} {'of':>5}")
+    print(row("(a) hand-written loop, in-memory tensors", a, steps))
+    print(row("(b) train.py (this framework)", b, steps))
+    print(row("(c) torchvision transforms + DataLoader(2 workers)", c, steps))
+    print(f"ratio b/a: {median['b'] / median['a']:.2f}   (target <= 1.10)")
+    print(f"ratio c/b: {median['c'] / median['b']:.2f}   (target >= 4)")
+    print(f"train.py start-up, process launch to first training step: {startup:.2f} s")
+    print(
+        f"experiment=fast: {fast_seconds:.2f} s of training, test accuracy {fast_accuracy:.2%}   "
+        f"(targets <= 8 s, >= 99.0%)"
+    )
+    print(
+        f"{jobs}-job grid, 1 epoch each: basic launcher {basic:.1f} s, joblib (n_jobs=2) {joblib:.1f} s, "
+        f"speed-up {basic / joblib:.2f}x"
+    )
+    print(f"after: {load()}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,21 @@
+"""The speed benchmark's --quick mode: every row on tiny data (its numbers are not asserted)."""
+
+ROWS = (
+    "(a) hand-written loop",
+    "(b) train.py",
+    "(c) torchvision transforms + DataLoader",
+    "ratio b/a:",
+    "ratio c/b:",
+    "train.py start-up",
+    "experiment=fast:",
+    "2-job grid, 1 epoch each: basic launcher",
+    "speed-up",
+    "machine:",
+)
+
+
+def test_quick_benchmark_prints_every_row(run_cli) -> None:
+    process = run_cli("benchmarks/speed.py", "--quick", timeout=1200)
+    assert process.returncode == 0, process.stdout[-2000:] + process.stderr[-3000:]
+    for row in ROWS:
+        assert row in process.stdout, row
