@@ -6,9 +6,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import REAL_DATA, TINY_TEST, TINY_TRAIN
 from lenet5.data import MNISTDataModule, random_affine
 from lenet5.data.batches import TensorBatches
+from support import REAL_DATA, TINY_TEST, TINY_TRAIN
 
 
 @pytest.fixture

@@ -8,10 +8,10 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from conftest import QUICK, read_real, write_idx
 from lenet5 import predict
 from lenet5.module import LeNet5Module
 from lenet5.predict import CANVAS, DIGIT_BOX, to_digit
+from support import QUICK, read_real, write_idx
 
 MODEL = {
     "_target_": "lenet5.models.LeNet5",

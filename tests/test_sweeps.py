@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import QUICK
 from lenet5.sweep import available_cores
+from support import QUICK
 
 # A NaN loss on the first steps: SGD with an absurd learning rate through ReLU and a linear head.
 DIVERGES = ["model/head=linear", "model/activation=relu", "optimizer=sgd"]

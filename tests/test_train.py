@@ -11,7 +11,7 @@ import pytest
 import torch
 import yaml
 
-from conftest import QUICK, REPO
+from support import QUICK, REPO
 
 PRESETS = ["classic", "d2l", "modern"]
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from wandb.proto import wandb_internal_pb2
 
-from conftest import QUICK
 from lenet5 import wandb_logging
+from support import QUICK
 
 # wandb's transaction log: LevelDB's log format (32 KiB blocks of checksummed, typed chunks)
 # after a 7-byte ":W&B" header; each complete record is a protobuf Record.

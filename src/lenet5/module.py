@@ -37,7 +37,9 @@ class LeNet5Module(L.LightningModule):
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.model(images)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _step(
+        self, batch: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         images, labels = batch
         output = self.model(images)
         return self.model.loss(output, labels), self.model.predict(output), labels
@@ -45,7 +47,9 @@ class LeNet5Module(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, predictions, labels = self._step(batch)
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}")
+            raise FloatingPointError(
+                f"training loss is {loss.item()} at epoch {self.current_epoch}, batch {batch_idx}"
+            )
         self.train_acc.update(predictions, labels)
         self.log("train/loss", loss, on_step=True, on_epoch=True, prog_bar=True)
         return loss
@@ -77,6 +81,8 @@ class LeNet5Module(L.LightningModule):
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(
-            optimizer, total_steps=self.trainer.estimated_stepping_batches, epochs=self.trainer.max_epochs
+            optimizer,
+            total_steps=self.trainer.estimated_stepping_batches,
+            epochs=self.trainer.max_epochs,
         )
         return {"optimizer": optimizer, "lr_scheduler": scheduler}

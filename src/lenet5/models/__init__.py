@@ -9,7 +9,18 @@ from lenet5.models.normalization import NORMALIZATIONS, InputNormalization
 from lenet5.models.pooling import POOLINGS, TrainableSubsampling
 
 __all__ = [
-    "ACTIVATIONS", "CONNECTIVITIES", "HEADS", "INITS", "INPUT_SIZE", "NORMALIZATIONS", "POOLINGS",
-    "InputNormalization", "LeNet5", "LinearHead", "RBFHead", "ScaledTanh", "TrainableSubsampling",
+    "ACTIVATIONS",
+    "CONNECTIVITIES",
+    "HEADS",
+    "INITS",
+    "INPUT_SIZE",
+    "NORMALIZATIONS",
+    "POOLINGS",
+    "InputNormalization",
+    "LeNet5",
+    "LinearHead",
+    "RBFHead",
+    "ScaledTanh",
+    "TrainableSubsampling",
     "digit_codes",
 ]

@@ -1,0 +1,41 @@
+"""Constants and helpers the tests import (conftest.py is for fixtures: a second conftest in
+tests/models would shadow it as a module)."""
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REAL_DATA = Path(os.environ.get("LENET5_DATA_DIR", REPO.parent / "shared" / "data"))
+TINY_TRAIN, TINY_TEST = 600, 200
+FOLDERS = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST"}
+
+
+def write_idx(path: Path, array: np.ndarray) -> None:
+    """IDX: magic (0, 0, type 0x08 = uint8, ndim), big-endian int32 sizes, then the bytes."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
+    path.write_bytes(header + np.ascontiguousarray(array, dtype=np.uint8).tobytes())
+
+
+def read_real(folder: str, name: str, count: int) -> np.ndarray:
+    path = REAL_DATA / folder / "raw" / name
+    if not path.is_file():
+        pytest.skip(f"real data not found at {path}; set LENET5_DATA_DIR")
+    raw = np.fromfile(path, dtype=np.uint8)
+    if name.endswith("idx3-ubyte"):
+        return raw[16:].reshape(-1, 28, 28)[:count]
+    return raw[8:][:count]
+
+
+# Small, quick settings for tiny data; a test's own overrides come after and win.
+QUICK = [
+    "trainer.max_epochs=1",
+    "data.val_size=100",
+    "data.batch_size=50",
+    "data.eval_batch_size=100",
+    "data.download=false",
+    "callbacks.progress_bar=null",
+    "trainer.log_every_n_steps=1",
+]
