@@ -32,14 +32,14 @@ def test_history_matches_the_csv_logger(train_run) -> None:
     logged: dict[str, dict[str, float]] = {}
     with open(run_dir / "csv" / "metrics.csv", newline="") as file:
         for row in csv.DictReader(file):
-            for key in ("train/acc", "train/loss_epoch", "val/acc"):
+            for key in ("train/acc", "train/loss", "val/acc"):
                 if row.get(key):
                     logged.setdefault(key, {})[row["epoch"]] = float(row[key])
     history = read_history(run_dir / "history.csv")
     assert [row["epoch"] for row in history] == ["0", "1", "2"]
     for row in history:
         assert float(row["train/acc"]) == pytest.approx(logged["train/acc"][row["epoch"]])
-        assert float(row["train/loss"]) == pytest.approx(logged["train/loss_epoch"][row["epoch"]])
+        assert float(row["train/loss"]) == pytest.approx(logged["train/loss"][row["epoch"]])
         assert float(row["val/acc"]) == pytest.approx(logged["val/acc"][row["epoch"]])
 
 

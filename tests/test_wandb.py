@@ -63,7 +63,7 @@ def test_offline_run_in_the_run_folder(train_run, tmp_path: Path) -> None:
     assert config["optimizer.lr"] > 0
     assert config["parameters"] == json.loads((run_dir / "metrics.json").read_text())["parameters"]
     history = run["history"]
-    assert {"val/acc", "train/loss_step", "train/loss_epoch", "test/acc"} <= history
+    assert {"val/acc", "train/loss_step", "train/loss", "test/acc"} <= history
     assert any(key.startswith("test/confusion_matrix") for key in history)
     assert any(key.startswith("test/per_class") for key in history)
     assert any(key.startswith("test/misclassified") for key in history)

@@ -44,6 +44,11 @@ class ConvLayer(nn.Module):
         self.activation = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] == self.conv.weight.shape[-2:] and not isinstance(self.conv, MaskedConv2d):
+            # C5: a 5x5 convolution of a 5x5 input is one matrix product, and as F.linear its
+            # backward runs about 4x faster on a CPU than the convolution's. Same weights.
+            flat = F.linear(x.flatten(1), self.conv.weight.flatten(1), self.conv.bias)
+            return self.activation(flat[:, :, None, None])
         return self.activation(self.conv(x))
 
     def parameter_count(self) -> int:
