@@ -22,6 +22,10 @@ def one_cycle(
     final_div_factor: float = 1e4,
 ) -> dict:
     """Warm up to each group's configured lr, then anneal; stepped every batch."""
+    if pct_start * total_steps == 1:
+        # OneCycleLR peaks at step pct_start * total_steps - 1 and divides by it: when that is
+        # step 0 (4 steps at 0.25, say), start at the peak rather than divide by zero.
+        pct_start *= 1 - 1e-6
     scheduler = torch.optim.lr_scheduler.OneCycleLR(
         optimizer,
         max_lr=[group["lr"] for group in optimizer.param_groups],
