@@ -69,6 +69,9 @@ def hand_loop(cfg: DictConfig, epochs: int) -> list[float]:
     batch_size = cfg.data.batch_size
     steps = -(-len(labels) // batch_size)
     optimizer, schedule = optimizer_and_schedule(cfg, model, steps * epochs, epochs)
+    # Plain PyTorch imports no Lightning, so it is spared the uncached NVML CUDA check that
+    # Lightning switches on for every optimizer step (train.py drops it on CPU runs too).
+    nvml_check = os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
     seconds = []
     for _ in range(epochs):
         started = time.perf_counter()
@@ -81,6 +84,8 @@ def hand_loop(cfg: DictConfig, epochs: int) -> list[float]:
             optimizer.step()
             schedule.step()
         seconds.append(time.perf_counter() - started)
+    if nvml_check is not None:
+        os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = nvml_check
     return seconds
 
 

@@ -1,16 +1,19 @@
 """train.py end to end on tiny IDX files: outputs, resume, seeding, bad input."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import lightning as L
 import pytest
 import torch
 import yaml
 
+from lenet5.run import skip_nvml_cuda_check
 from support import QUICK, REPO
 
 PRESETS = ["classic", "d2l", "modern"]
@@ -190,3 +193,9 @@ def test_other_loggers(train_run, logger: str) -> None:
     _, run = train_run("model=modern", f"logger={logger}")
     assert (run / "metrics.json").is_file()
     assert (run / "tensorboard").is_dir() == (logger == "tensorboard")
+
+
+def test_cpu_run_drops_lightnings_per_step_nvml_check(monkeypatch) -> None:
+    monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    skip_nvml_cuda_check(L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False))
+    assert "PYTORCH_NVML_BASED_CUDA_CHECK" not in os.environ

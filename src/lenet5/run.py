@@ -14,6 +14,7 @@ import lightning as L
 import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
+from lightning.pytorch.accelerators import CPUAccelerator
 from lightning.pytorch.loggers import CSVLogger
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_only
@@ -107,6 +108,14 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in (group or {}).values() if entry is not None]
 
 
+def skip_nvml_cuda_check(trainer: L.Trainer) -> None:
+    """Lightning has torch check CUDA through NVML (so that forked processes may still use the
+    GPU), a check torch does not cache and every optimizer step repeats: 0.15 ms a step on a CPU
+    with a CUDA build of torch, 1% of a LeNet step. A CPU run never uses CUDA, so it goes."""
+    if isinstance(trainer.accelerator, CPUAccelerator):
+        os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+
+
 def train(cfg: DictConfig) -> dict[str, float]:
     """``fit_and_test``, then the W&B run ended even on failure: Lightning would otherwise
     adopt it in the next job of a sweep run in this process."""
@@ -141,6 +150,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],
     )
+    skip_nvml_cuda_check(trainer)
     for logger in trainer.loggers:
         config = OmegaConf.to_container(cfg, resolve=True)
         logger.log_hyperparams({**config, "parameters": module.model.parameter_count()})
