@@ -7,7 +7,6 @@ import os
 import random
 import sys
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -31,10 +30,6 @@ from lenet5.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_test_spli
 from lenet5.wandb_logging import finish_wandb, log_test_results
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
-
-# Lightning 2.6 still builds torch's LeafSpec, which torch >= 2.14 deprecates: library noise that
-# every run would print, and nothing a user can act on.
-warnings.filterwarnings("ignore", r"`isinstance\(treespec, LeafSpec\)` is deprecated", FutureWarning)
 
 
 def output_dir() -> Path:
