@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader, random_split
 from torchvision import datasets, transforms
 
 from lenet5.config import CONFIG_DIR
+from lenet5.run import without_nvml_cuda_check
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from epoch_timer import EpochTimer  # noqa: E402 - lives beside this script
@@ -69,23 +70,21 @@ def hand_loop(cfg: DictConfig, epochs: int) -> list[float]:
     batch_size = cfg.data.batch_size
     steps = -(-len(labels) // batch_size)
     optimizer, schedule = optimizer_and_schedule(cfg, model, steps * epochs, epochs)
-    # Plain PyTorch imports no Lightning, so it is spared the uncached NVML CUDA check that
-    # Lightning switches on for every optimizer step (train.py drops it on CPU runs too).
-    nvml_check = os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
     seconds = []
-    for _ in range(epochs):
-        started = time.perf_counter()
-        order = torch.randperm(len(labels))
-        for start in range(0, len(order), batch_size):
-            batch = order[start : start + batch_size]
-            loss = model.loss(model(images[batch]), labels[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-        seconds.append(time.perf_counter() - started)
-    if nvml_check is not None:
-        os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] = nvml_check
+    # Plain PyTorch imports no Lightning, so it is spared the NVML CUDA check that Lightning
+    # switches on for every optimizer step (train.py drops it on CPU runs too).
+    with without_nvml_cuda_check():
+        for _ in range(epochs):
+            started = time.perf_counter()
+            order = torch.randperm(len(labels))
+            for start in range(0, len(order), batch_size):
+                batch = order[start : start + batch_size]
+                loss = model.loss(model(images[batch]), labels[batch])
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                schedule.step()
+            seconds.append(time.perf_counter() - started)
     return seconds
 
 

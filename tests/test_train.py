@@ -8,12 +8,11 @@ import sys
 import time
 from pathlib import Path
 
-import lightning as L
 import pytest
 import torch
 import yaml
 
-from lenet5.run import skip_nvml_cuda_check
+from lenet5.run import without_nvml_cuda_check
 from support import QUICK, REPO
 
 PRESETS = ["classic", "d2l", "modern"]
@@ -195,7 +194,9 @@ def test_other_loggers(train_run, logger: str) -> None:
     assert (run / "tensorboard").is_dir() == (logger == "tensorboard")
 
 
-def test_cpu_run_drops_lightnings_per_step_nvml_check(monkeypatch) -> None:
+def test_cpu_training_drops_lightnings_per_step_nvml_check_and_gives_it_back(monkeypatch) -> None:
     monkeypatch.setenv("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
-    skip_nvml_cuda_check(L.Trainer(accelerator="cpu", logger=False, enable_checkpointing=False))
-    assert "PYTORCH_NVML_BASED_CUDA_CHECK" not in os.environ
+    with pytest.raises(RuntimeError), without_nvml_cuda_check():
+        assert "PYTORCH_NVML_BASED_CUDA_CHECK" not in os.environ
+        raise RuntimeError("a failing fit")
+    assert os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"] == "1"

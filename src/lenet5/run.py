@@ -7,6 +7,8 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +32,7 @@ from lenet5.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_test_spli
 from lenet5.wandb_logging import finish_wandb, log_test_results
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
+NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
 def output_dir() -> Path:
@@ -108,12 +111,18 @@ def instantiate_all(group: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in (group or {}).values() if entry is not None]
 
 
-def skip_nvml_cuda_check(trainer: L.Trainer) -> None:
+@contextmanager
+def without_nvml_cuda_check() -> Iterator[None]:
     """Lightning has torch check CUDA through NVML (so that forked processes may still use the
     GPU), a check torch does not cache and every optimizer step repeats: 0.15 ms a step on a CPU
-    with a CUDA build of torch, 1% of a LeNet step. A CPU run never uses CUDA, so it goes."""
-    if isinstance(trainer.accelerator, CPUAccelerator):
-        os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+    with a CUDA build of torch, 1% of a LeNet step. Training on a CPU never needs it; whatever
+    runs next in this process (a sweep's next job, say, on a GPU) gets it back."""
+    saved = os.environ.pop(NVML_CUDA_CHECK, None)
+    try:
+        yield
+    finally:
+        if saved is not None:
+            os.environ[NVML_CUDA_CHECK] = saved
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -150,13 +159,13 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],
     )
-    skip_nvml_cuda_check(trainer)
     for logger in trainer.loggers:
         config = OmegaConf.to_container(cfg, resolve=True)
         logger.log_hyperparams({**config, "parameters": module.model.parameter_count()})
 
     started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    with without_nvml_cuda_check() if isinstance(trainer.accelerator, CPUAccelerator) else nullcontext():
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     train_seconds = time.perf_counter() - started
 
     # Validate and test the same weights: the best-val checkpoint (else the final ones).
