@@ -11,12 +11,12 @@ import hydra
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from lenet5.checkpoints import load_checkpoint
 from lenet5.config import CONFIG_DIR
 from lenet5.data import MNISTDataModule
 from lenet5.errors import UserError
-from lenet5.plots import HISTORY, predict_test_split, write_pictures
+from lenet5.results.plots import HISTORY, predict_test_split, write_pictures
 from lenet5.run import output_dir, write_json
+from lenet5.serving.checkpoints import load_checkpoint
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:

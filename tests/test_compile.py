@@ -10,7 +10,7 @@ import torch
 
 from lenet5.data import MNISTDataModule, load_split, to_model_input
 from lenet5.models import LeNet5
-from lenet5.module import LeNet5Module
+from lenet5.training.module import LeNet5Module
 
 # The three presets' choices: every kind of pooling, C3 and head the ablation can combine.
 VARIANTS = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lenet5.plots import read_history
+from lenet5.results.plots import read_history
 from test_plots import PICTURES, assert_png
 
 

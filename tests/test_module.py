@@ -13,7 +13,7 @@ from omegaconf import OmegaConf
 
 from lenet5.config import CONFIG_DIR
 from lenet5.data import MNISTDataModule
-from lenet5.module import LeNet5Module
+from lenet5.training.module import LeNet5Module
 
 
 def modern_module(lr: float) -> LeNet5Module:

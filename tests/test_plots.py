@@ -9,7 +9,7 @@ import pytest
 import torch
 from PIL import Image
 
-from lenet5.plots import (
+from lenet5.results.plots import (
     EpochHistory,
     Outcome,
     confusion_matrix,

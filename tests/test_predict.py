@@ -8,9 +8,9 @@ import pytest
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
-from lenet5 import predict
-from lenet5.module import LeNet5Module
-from lenet5.predict import CANVAS, DIGIT_BOX, to_digit
+from lenet5.serving import predict
+from lenet5.serving.predict import CANVAS, DIGIT_BOX, to_digit
+from lenet5.training.module import LeNet5Module
 from support import QUICK, read_real, write_idx
 
 MODEL = {

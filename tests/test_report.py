@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lenet5.report import main, write_report
+from lenet5.results.report import main, write_report
 
 
 def make_job(sweep: Path, num: int, overrides: list[str], metrics: dict | None = None, failure: str = ""):

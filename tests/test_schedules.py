@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from lenet5 import schedules
+from lenet5.training import schedules
 
 FACTORIES = [schedules.one_cycle, schedules.step, schedules.paper]
 

@@ -115,7 +115,7 @@ def test_resume_after_sigkill_finishes_the_planned_epochs(tmp_path: Path, hermet
 
 
 def test_atomic_checkpoint_survives_a_failed_save(tmp_path: Path, monkeypatch) -> None:
-    from lenet5.checkpoint_io import AtomicCheckpointIO
+    from lenet5.training.checkpoint_io import AtomicCheckpointIO
 
     path = tmp_path / "last.ckpt"
     io = AtomicCheckpointIO()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from wandb.proto import wandb_internal_pb2
 
-from lenet5 import wandb_logging
+from lenet5.results import wandb_logging
 from support import QUICK
 
 # wandb's transaction log: LevelDB's log format (32 KiB blocks of checksummed, typed chunks)

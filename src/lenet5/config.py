@@ -2,5 +2,5 @@
 
 from pathlib import Path
 
-# conf/ sits at the repository root, beside train.py (the package is installed editable).
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+# conf/ ships inside the package, so an installed wheel finds it as an editable clone does.
+CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")

@@ -24,12 +24,12 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.tree import Tree
 
-from lenet5.checkpoint_io import AtomicCheckpointIO
-from lenet5.checkpoints import class_names, load_checkpoint
 from lenet5.errors import UserError
-from lenet5.module import LeNet5Module
-from lenet5.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_test_split, write_pictures
-from lenet5.wandb_logging import finish_wandb, log_test_results
+from lenet5.results.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_test_split, write_pictures
+from lenet5.results.wandb_logging import finish_wandb, log_test_results
+from lenet5.serving.checkpoints import class_names, load_checkpoint
+from lenet5.training.checkpoint_io import AtomicCheckpointIO
+from lenet5.training.module import LeNet5Module
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"

@@ -20,7 +20,7 @@ from matplotlib.ticker import MaxNLocator
 
 from lenet5.data import MNISTDataModule
 from lenet5.models import LeNet5
-from lenet5.predict import classify
+from lenet5.serving.predict import classify
 
 HISTORY = "history.csv"
 METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")

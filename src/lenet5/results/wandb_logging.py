@@ -24,7 +24,7 @@ from lightning.fabric.utilities.logger import (
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
-from lenet5.plots import Outcome, per_class_accuracy
+from lenet5.results.plots import Outcome, per_class_accuracy
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import torch
 from torchvision import datasets
 
 from lenet5.errors import UserError
-from lenet5.module import LeNet5Module
+from lenet5.training.module import LeNet5Module
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format is a zip archive
 

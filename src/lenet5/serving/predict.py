@@ -1,0 +1,162 @@
+"""Classify your own images: ``python -m lenet5.predict CKPT IMAGE... [--top K] [--json]``.
+
+A photo or a drawing is not an MNIST digit until it is prepared like one: grey, bright ink on
+a dark background (light backgrounds are inverted), cropped to the ink, scaled so its longer
+side is 20 pixels, placed in 28x28 with its centre of mass in the middle, padded to 32x32.
+A file that cannot be read gets a one-line error; the other images are still classified.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from lenet5.data import to_model_input
+from lenet5.errors import UserError
+from lenet5.models import LeNet5
+from lenet5.serving.checkpoints import first_line, load_checkpoint
+
+DIGIT_BOX, CANVAS = 20, 28
+# Ink is what rises this far above the background, as a fraction of the darkest-to-brightest range.
+INK_LEVEL = 0.2
+# Below this contrast (on a 0-1 scale) there is nothing to classify.
+MIN_CONTRAST = 0.1
+
+
+@torch.no_grad()
+def classify(
+    model: LeNet5, images: torch.Tensor, batch_size: int = 1000
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(predicted classes, class probabilities) for model-ready images, in batches."""
+    model.eval()
+    output = torch.cat([model(batch) for batch in images.split(batch_size)])
+    return model.predict(output), model.probabilities(output)
+
+
+def read_grey(path: Path) -> np.ndarray:
+    """The image as floats in [0, 1], transparent areas shown on white."""
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserError(f"{path}: not a file")
+    if path.stat().st_size == 0:
+        raise UserError(f"{path}: empty file, not an image")
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    except UnidentifiedImageError as error:
+        raise UserError(f"{path}: not an image PIL can read (PNG, JPEG, ...)") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        raise UserError(f"{path}: truncated or damaged image ({first_line(error)})") from error
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        white = Image.new("RGBA", image.size, "white")
+        image = Image.alpha_composite(white, image.convert("RGBA"))
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def to_digit(grey: np.ndarray, name: str | Path = "image") -> torch.Tensor:
+    """Any grey image -> (1, 1, 32, 32) in the training convention (see the module docstring)."""
+    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
+    background = float(np.median(border))
+    if background > 0.5:
+        grey, background = 1.0 - grey, 1.0 - background
+    ink = np.clip(grey - background, 0.0, None)
+    contrast = float(ink.max())
+    if contrast < MIN_CONTRAST:
+        raise UserError(f"{name}: no digit found (the image is blank)")
+    ink /= contrast
+    rows, cols = np.nonzero(ink > INK_LEVEL)
+    crop = torch.from_numpy(ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].copy())
+
+    scale = DIGIT_BOX / max(crop.shape)
+    size = [max(1, round(side * scale)) for side in crop.shape]
+    digit = F.interpolate(crop[None, None], size=size, mode="bilinear", antialias=True)[0, 0]
+    digit = digit.clamp(0, 1)
+
+    # Shift so the centre of mass lands on the canvas centre, as MNIST's digits were placed.
+    h, w = digit.shape
+    mass = digit.sum()
+    centre_y = (digit.sum(dim=1) * torch.arange(h)).sum() / mass
+    centre_x = (digit.sum(dim=0) * torch.arange(w)).sum() / mass
+    middle = (CANVAS - 1) / 2
+    top = min(max(round(float(middle - centre_y)), 0), CANVAS - h)
+    left = min(max(round(float(middle - centre_x)), 0), CANVAS - w)
+    canvas = torch.zeros(CANVAS, CANVAS)
+    canvas[top : top + h, left : left + w] = digit
+    return to_model_input(canvas.mul(255).round().to(torch.uint8)[None])
+
+
+def prediction(path: str, probabilities: torch.Tensor, names: list[str], top: int) -> dict[str, Any]:
+    values, classes = probabilities.topk(top)
+    best = int(classes[0])
+    return {
+        "file": path,
+        "class": best,
+        "label": names[best],
+        "top": [
+            {"class": int(c), "label": names[int(c)], "probability": round(float(p), 6)}
+            for p, c in zip(values, classes, strict=True)
+        ],
+    }
+
+
+def describe(result: dict[str, Any]) -> str:
+    ranked = ", ".join(f"{entry['label']} {entry['probability']:.1%}" for entry in result["top"])
+    return f"{result['file']}: {result['label']}  ({ranked})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m lenet5.predict",
+        description="Classify PNG/JPEG images of any size with a lenet5 checkpoint.",
+    )
+    parser.add_argument("checkpoint", type=Path, help="a .ckpt file written by train.py")
+    parser.add_argument("images", nargs="+", help="image files (dark ink on light, or light on dark)")
+    parser.add_argument("--top", type=int, default=3, help="probabilities shown per image (default 3)")
+    parser.add_argument("--json", action="store_true", help="print one JSON list instead of text")
+    args = parser.parse_args(argv)
+
+    try:
+        checkpoint = load_checkpoint(args.checkpoint)
+    except UserError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    names = checkpoint.class_names
+    if not 1 <= args.top <= len(names):
+        parser.error(f"--top must be between 1 and {len(names)}")
+
+    results: list[dict[str, Any] | None] = []
+    inputs: list[torch.Tensor] = []
+    for path in args.images:
+        try:
+            inputs.append(to_digit(read_grey(Path(path)), path))
+            results.append(None)
+        except UserError as error:
+            print(f"error: {error}", file=sys.stderr)
+            results.append({"file": path, "error": str(error)})
+    if inputs:
+        _, probabilities = classify(checkpoint.module.model, torch.cat(inputs))
+        ranked = iter(probabilities)
+        results = [
+            result or prediction(path, next(ranked), names, args.top)
+            for path, result in zip(args.images, results, strict=True)
+        ]
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        for result in results:
+            if "error" not in result:
+                print(describe(result))
+    return 2 if len(inputs) < len(args.images) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
