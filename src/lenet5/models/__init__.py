@@ -1,6 +1,7 @@
 """The LeNet-5 model family in plain PyTorch (no Lightning here)."""
 
 from lenet5.models.activations import ACTIVATIONS, ScaledTanh
+from lenet5.models.build import build_model, model_config
 from lenet5.models.connectivity import CONNECTIVITIES
 from lenet5.models.heads import HEADS, LinearHead, RBFHead, digit_codes
 from lenet5.models.init import INITS
@@ -22,5 +23,7 @@ __all__ = [
     "RBFHead",
     "ScaledTanh",
     "TrainableSubsampling",
+    "build_model",
     "digit_codes",
+    "model_config",
 ]

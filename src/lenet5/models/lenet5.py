@@ -40,6 +40,20 @@ class LeNet5(nn.Module):
         """``channels_last`` and ``compile`` change how the network runs, not what it computes
         nor its state_dict keys: weights trained with either load into a plain LeNet5."""
         super().__init__()
+        # The constructor's arguments, so a checkpoint can rebuild this network as data.
+        self.config = {
+            "activation": activation,
+            "pooling": pooling,
+            "c3": c3,
+            "head": head,
+            "init": init,
+            "normalization": normalization,
+            "input_mean": input_mean,
+            "input_std": input_std,
+            "rbf_j": rbf_j,
+            "channels_last": channels_last,
+            "compile": compile,
+        }
         self.normalize = make_normalization(normalization, input_mean, input_std)
         self.c1 = ConvLayer(1, 6, activation)
         self.s2 = make_pooling(pooling, 6, activation)

@@ -9,10 +9,9 @@ from typing import Any
 
 import lightning as L
 import torch
-from hydra.utils import instantiate
 from torchmetrics.classification import MulticlassAccuracy
 
-from lenet5.models import LeNet5
+from lenet5.models import LeNet5, build_model
 
 NUM_CLASSES = 10
 
@@ -20,15 +19,17 @@ NUM_CLASSES = 10
 class LeNet5Module(L.LightningModule):
     def __init__(
         self,
-        model: dict[str, Any],
+        model: LeNet5 | dict[str, Any],
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., dict] | None = None,
     ):
-        """``model``: the resolved ``model`` config (with ``_target_``); ``optimizer`` and
-        ``scheduler``: partials from the config groups of the same names."""
+        """``model``: a LeNet5, or its config (the ``model`` config group, ``_target_``
+        optional); ``optimizer`` and ``scheduler``: callables such as the partials of the config
+        groups of the same names. The hyperparameters hold the model's config as plain data, so
+        a checkpoint rebuilds the network without Hydra and without running anything it names."""
         super().__init__()
-        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.model: LeNet5 = instantiate(model)
+        self.model: LeNet5 = model if isinstance(model, LeNet5) else build_model(model)
+        self.save_hyperparameters({"model": {"_target_": "lenet5.models.LeNet5", **self.model.config}})
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.val_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
         self.test_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
