@@ -12,9 +12,9 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 
-from lenet5.serving import export
 from lenet5.config import CONFIG_DIR
 from lenet5.models import LeNet5
+from lenet5.serving import export
 from lenet5.serving.export import Probabilities, export_onnx, export_torchscript
 from lenet5.training.module import LeNet5Module
 
