@@ -182,7 +182,9 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     train_seconds = time.perf_counter() - started
 
     # Validate and test the same weights: the best-val checkpoint (else the final ones).
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    # A checkpoint callback that monitors nothing (last.ckpt alone) picks nothing: the final weights.
+    chosen_by = trainer.checkpoint_callback
+    best = chosen_by.best_model_path if chosen_by is not None and chosen_by.monitor else ""
     evaluate = {"datamodule": datamodule, "ckpt_path": best or None, "verbose": False}
     validated = {}
     if datamodule.has_validation:
