@@ -94,6 +94,9 @@ class LeNet5Module(L.LightningModule):
 
     def configure_callbacks(self) -> list[L.Callback]:
         # SDLM's curvature is re-estimated before each pass; for other optimizers it does nothing.
+        # (validate and test after fit find it already there.)
+        if any(isinstance(callback, SDLMCurvature) for callback in self.trainer.callbacks):
+            return []
         return [SDLMCurvature()]
 
     def configure_optimizers(self) -> Any:
