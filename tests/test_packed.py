@@ -51,16 +51,17 @@ def batches(steps: int, k: int, dtype=torch.float32) -> list[tuple[torch.Tensor,
     ]
 
 
+@pytest.mark.parametrize("vectorize", [True, False], ids=["vmap", "loop"])
 @pytest.mark.parametrize("optimizer", list(OPTIMIZERS))
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_packed_steps_equal_single_steps(variant: str, optimizer: str) -> None:
+def test_packed_steps_equal_single_steps(variant: str, optimizer: str, vectorize: bool) -> None:
     """Losses, gradients and the weights after three optimizer steps, within 1e-6. In float64:
     in float32 a batched convolution sums in another order than K separate ones, and those
     last-bit differences (5e-6 relative on C1's gradient, amplified by Adam where a gradient
     is near zero) would hide whether the packing itself is exact."""
     models = [model.double() for model in build_seed_models(VARIANTS[variant], SEEDS)]
     singles = [copy.deepcopy(model) for model in models]
-    packed = PackedLeNet5Module(models, SEEDS)
+    packed = PackedLeNet5Module(models, SEEDS, vectorize=vectorize)
     packed_optimizer = OPTIMIZERS[optimizer](packed.parameters())
     single_optimizers = [OPTIMIZERS[optimizer](model.parameters()) for model in singles]
     for images, labels in batches(3, len(SEEDS), dtype=torch.float64):
@@ -109,10 +110,11 @@ def test_each_seed_walks_its_single_runs_permutation(tiny_data: Path) -> None:
             assert torch.equal(images, packed_images[k])
 
 
+@pytest.mark.parametrize("vectorize", [True, False], ids=["vmap", "loop"])
 @pytest.mark.parametrize("variant", list(VARIANTS))
-def test_packed_checkpoints_load_as_single_models(variant: str, tmp_path: Path) -> None:
+def test_packed_checkpoints_load_as_single_models(variant: str, vectorize: bool, tmp_path: Path) -> None:
     models = build_seed_models(VARIANTS[variant], SEEDS)
-    packed = PackedLeNet5Module(models, SEEDS)
+    packed = PackedLeNet5Module(models, SEEDS, vectorize=vectorize)
     optimizer = torch.optim.Adam(packed.parameters(), lr=0.01)
     for images, labels in batches(2, len(SEEDS)):
         optimizer.zero_grad()

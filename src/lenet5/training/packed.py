@@ -46,9 +46,12 @@ class PackedLeNet5Module(L.LightningModule):
         seeds: list[int],
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
         scheduler: Callable[..., dict] | None = None,
+        vectorize: bool | None = None,
     ):
+        """``vectorize``: vmap the K runs (True), loop over them (False), or vmap off the CPU
+        only (None); both compute the same."""
         super().__init__()
-        self.seeds = list(seeds)
+        self.seeds, self.vectorize = list(seeds), vectorize
         self.config = dict(models[0].config)
         # The network the stacked tensors are run through; vmap replaces all its tensors, so
         # it is kept out of the module's own (moved, saved) state. Plain: no compile under vmap.
@@ -74,10 +77,27 @@ class PackedLeNet5Module(L.LightningModule):
         return self.template.loss(output, labels), self.template.predict(output)
 
     def losses(self, images: torch.Tensor, labels: torch.Tensor, shared: bool = False):
-        """(K,) losses and (K, B) predictions; ``shared``: one batch for every run (evaluation)."""
+        """(K,) losses and (K, B) predictions; ``shared``: one batch for every run (evaluation).
+
+        On a GPU one vmap runs the K networks as one (convolutions grouped K ways). On a CPU a
+        grouped convolution's backward is about twice as slow as K plain ones, so there each
+        run goes through the network on views of the stacked tensors, one after the other;
+        the optimizer step, the framework's per-step work, validation and every fixed cost of
+        a job are still shared."""
         params, buffers = self.tensors()
-        data_dim = None if shared else 0
-        return vmap(self._one, in_dims=(0, 0, data_dim, data_dim))(params, buffers, images, labels)
+        if self.vectorize if self.vectorize is not None else images.device.type != "cpu":
+            data_dim = None if shared else 0
+            return vmap(self._one, in_dims=(0, 0, data_dim, data_dim))(params, buffers, images, labels)
+        results = [
+            self._one(
+                {name: p[k] for name, p in params.items()},
+                {name: b[k] for name, b in buffers.items()},
+                images if shared else images[k],
+                labels if shared else labels[k],
+            )
+            for k in range(len(self.seeds))
+        ]
+        return torch.stack([loss for loss, _ in results]), torch.stack([pred for _, pred in results])
 
     def run_state(self, k: int) -> dict[str, torch.Tensor]:
         """Run k's tensors under a single LeNet5's state_dict names, on the CPU."""
