@@ -20,7 +20,7 @@ class EpochTimer(L.Callback):
         self.first_step: float | None = None
         self.epochs: list[float] = []
         self._epoch_start = self._last_batch_end = 0.0
-        self.validation = 0.0  # seconds in validation loops during fit, sanity check included
+        self.validation = 0.0  # seconds in validation loops during fit, after the first step
         self._validation_start = 0.0
         self.fit_start: float | None = None
         self.fit_end: float | None = None
@@ -32,7 +32,7 @@ class EpochTimer(L.Callback):
         self._validation_start = time.time()
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.state.fn == "fit":
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:  # that counts as start-up
             self.validation += time.time() - self._validation_start
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
