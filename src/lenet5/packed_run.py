@@ -48,6 +48,12 @@ def packed_seeds(cfg: DictConfig) -> int:
         raise UserError(
             "ckpt_path with seeds>1: a packed run cannot be resumed; train it again or use seeds=1"
         )
+    clip = cfg.get("trainer", {}).get("gradient_clip_val")
+    if count > 1 and clip and cfg.trainer.get("gradient_clip_algorithm") != "value":
+        raise UserError(
+            "trainer.gradient_clip_val with seeds>1: clipping by norm mixes the seeds; "
+            "set trainer.gradient_clip_algorithm=value, or use seeds=1"
+        )
     return count
 
 
