@@ -24,6 +24,7 @@ from lenet5.run import (
     instantiate_all,
     output_dir,
     print_config,
+    scaled_lr,
     without_nvml_cuda_check,
     write_json,
 )
@@ -73,7 +74,7 @@ def fit_and_test_packed(cfg: DictConfig) -> dict[str, float]:
     module = PackedLeNet5Module(
         models,
         seeds,
-        optimizer=instantiate(cfg.optimizer),
+        optimizer=instantiate(cfg.optimizer, lr=scaled_lr(cfg)),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
     )
     # Checkpoints are written per seed below; the trainer's would hold all K stacked.
@@ -116,7 +117,10 @@ def fit_and_test_packed(cfg: DictConfig) -> dict[str, float]:
     module.load_run_states(best)
     module.eval()
     inner.setup("test")
-    for split, loader in (("val", inner.val_dataloader()), ("test", inner.test_dataloader())):
+    splits = [("test", inner.test_dataloader())]
+    if getattr(inner, "has_validation", True):  # data.val_size=0 holds nothing out
+        splits.insert(0, ("val", inner.val_dataloader()))
+    for split, loader in splits:
         losses, accs = module.evaluate(loader)
         for k in range(len(seeds)):
             per_seed[k][f"{split}/loss"], per_seed[k][f"{split}/acc"] = float(losses[k]), float(accs[k])
@@ -124,7 +128,8 @@ def fit_and_test_packed(cfg: DictConfig) -> dict[str, float]:
         entry["test/error"] = 1.0 - entry["test/acc"]
 
     metrics = {}
-    for key in KEYS:
+    keys = [key for key in KEYS if key in per_seed[0]]
+    for key in keys:
         values = [entry[key] for entry in per_seed]
         metrics[key] = statistics.fmean(values)
         metrics[f"{key}_std"] = statistics.stdev(values)
@@ -142,9 +147,9 @@ def fit_and_test_packed(cfg: DictConfig) -> dict[str, float]:
         },
     )
     for logger in trainer.loggers:
-        logger.log_metrics({key: metrics[key] for key in KEYS}, step=step)
+        logger.log_metrics({key: metrics[key] for key in keys}, step=step)
     outcome = predict_test_split(LeNet5Module(model=module.single_model(best[0])).model, inner)
     names = class_names(cfg.data.dataset)
     write_pictures(run_dir, outcome, names, run_dir / HISTORY)
     log_test_results(trainer.loggers, outcome, names, run_dir / MISCLASSIFIED)
-    return {key: metrics[key] for key in KEYS}
+    return {key: metrics[key] for key in keys}
