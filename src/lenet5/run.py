@@ -146,6 +146,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     """Fit, test the best-val checkpoint on the official test set, write metrics.json and the
     pictures (curves, confusion matrix, misclassified digits), also to W&B if it logs."""
+    from lenet5.packed_run import fit_and_test_packed, packed_seeds  # it builds on this module
+
+    if packed_seeds(cfg) > 1:
+        return fit_and_test_packed(cfg)
     run_dir = output_dir()
     seed = choose_seed(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)

@@ -58,10 +58,26 @@ def load_job(path: Path) -> Job:
     return Job(path, overrides, "unfinished")
 
 
+def per_seed_jobs(job: Job) -> list[Job]:
+    """A ``seeds=K`` job trained K seeds together: it counts as K runs, one per seed, each with
+    its own metrics and an equal share of the job's training time."""
+    per_seed = job.metrics.get("per_seed")
+    if job.status != "finished" or not per_seed:
+        return [job]
+    shared = {key: job.metrics[key] for key in ("epochs", "train_seconds") if key in job.metrics}
+    if "train_seconds" in shared:
+        shared["train_seconds"] /= len(per_seed)
+    overrides = {key: value for key, value in job.overrides.items() if key != "seeds"}
+    return [
+        Job(job.path, {**overrides, REPLICATE_AXIS: str(entry["seed"])}, "finished", {**shared, **entry})
+        for entry in per_seed
+    ]
+
+
 def load_jobs(sweep_dir: Path) -> list[Job]:
     if not sweep_dir.is_dir():
         raise UserError(f"{sweep_dir}: no such folder; give a multirun folder (outputs/multirun/...)")
-    jobs = [load_job(path) for path in job_dirs(sweep_dir)]
+    jobs = [run for path in job_dirs(sweep_dir) for run in per_seed_jobs(load_job(path))]
     if not jobs:
         raise UserError(
             f"{sweep_dir} holds no job folders (none has .hydra/config.yaml); give the folder "
