@@ -47,3 +47,17 @@ def test_negative_holdout_is_one_line(train_run) -> None:
         process.stderr.strip()
         == "error: data.val_size=-1: give 0 (no hold-out) or a positive number of images"
     )
+
+
+def test_docs_figures_draw_the_distortions_and_the_error_curve(
+    tiny_data: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from lenet5.results.docs_figures import main
+
+    study = tmp_path / "study" / "paper_sdlm" / "0"
+    study.mkdir(parents=True)
+    (study / "error_curve.csv").write_text("epoch,train_error,test_error\n1,0.02,0.015\n2,0.01,0.011\n")
+    monkeypatch.setenv("LENET5_DATA_DIR", str(tiny_data))
+    assert main(["--study", str(tmp_path / "study"), "--out", str(tmp_path / "docs")]) == 0
+    for name in ("distortions.png", "error_curve.png"):
+        assert (tmp_path / "docs" / name).read_bytes()[:4] == b"\x89PNG"
