@@ -101,7 +101,7 @@ def completed_epochs(trainer: L.Trainer, run_dir: Path) -> int:
     last checkpoint counts the epochs whose batches were all processed."""
     last = run_dir / LAST_CHECKPOINT
     if isinstance(trainer.strategy.launcher, _MultiProcessingLauncher) and last.is_file():
-        loops = torch.load(last, map_location="cpu", weights_only=False)["loops"]
+        loops = torch.load(last, map_location="cpu", weights_only=True)["loops"]
         return loops["fit_loop"]["epoch_progress"]["current"]["processed"]
     return trainer.current_epoch
 
