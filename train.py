@@ -10,7 +10,8 @@ from omegaconf import DictConfig
 from lenet5.config import CONFIG_DIR
 from lenet5.errors import UserError
 from lenet5.run import train
-from lenet5.sweep import in_multirun, limit_threads, record_failure
+from lenet5.sweep import in_multirun, limit_threads, record_failure, stop_after_signal
+from lenet5.training.signals import RunInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +23,8 @@ def main(cfg: DictConfig) -> float | None:
     limit_threads()
     try:
         metrics = train(cfg)
+    except RunInterrupted as interrupted:
+        stop_after_signal(interrupted)
     except Exception as raised:
         # Hydra wraps what a config's target raises; a UserError inside still gets one line.
         wrapped = isinstance(raised, InstantiationException) and isinstance(raised.__cause__, UserError)

@@ -30,6 +30,7 @@ from lenet5.results.wandb_logging import finish_wandb, log_test_results
 from lenet5.serving.checkpoints import class_names, load_checkpoint
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
 from lenet5.training.module import LeNet5Module
+from lenet5.training.signals import StopOnSignal
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
@@ -155,7 +156,11 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         default_root_dir=str(run_dir),
-        callbacks=[*instantiate_all(cfg.get("callbacks")), EpochHistory(run_dir / HISTORY)],
+        callbacks=[
+            *instantiate_all(cfg.get("callbacks")),
+            EpochHistory(run_dir / HISTORY),
+            StopOnSignal(run_dir / LAST_CHECKPOINT),
+        ],
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],
     )
