@@ -11,6 +11,7 @@ from lenet5.config import CONFIG_DIR
 from lenet5.errors import UserError
 from lenet5.run import train
 from lenet5.sweep import in_multirun, limit_threads, record_failure, stop_after_signal
+from lenet5.training.resume import resume_guard
 from lenet5.training.signals import RunInterrupted
 
 log = logging.getLogger(__name__)
@@ -42,4 +43,5 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    main()
+    with resume_guard(sys.argv[1:]):
+        main()

@@ -30,6 +30,7 @@ from lenet5.results.wandb_logging import finish_wandb, log_test_results
 from lenet5.serving.checkpoints import class_names, load_checkpoint
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
 from lenet5.training.module import LeNet5Module
+from lenet5.training.resume import ExtendSchedules, keep_csv_history
 from lenet5.training.signals import StopOnSignal
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -160,10 +161,13 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
             *instantiate_all(cfg.get("callbacks")),
             EpochHistory(run_dir / HISTORY),
             StopOnSignal(run_dir / LAST_CHECKPOINT),
+            ExtendSchedules(resuming=ckpt_path is not None),
         ],
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],
     )
+    if ckpt_path is not None:
+        keep_csv_history(trainer)  # before anything opens the CSV writer, which deletes the file
     for logger in trainer.loggers:
         config = OmegaConf.to_container(cfg, resolve=True)
         logger.log_hyperparams({**config, "parameters": module.model.parameter_count()})
