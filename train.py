@@ -34,7 +34,7 @@ def main(cfg: DictConfig) -> float | None:
             path = record_failure(cfg, error)
             log.error("job failed: %s: %s (recorded in %s)", type(error).__name__, error, path)
             return None
-        if isinstance(error, UserError):
+        if isinstance(error, UserError | FloatingPointError):  # a diverged loss says what to change
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
         record_failure(cfg, error)

@@ -30,8 +30,9 @@ from lenet5.results.wandb_logging import finish_wandb, log_test_results
 from lenet5.serving.checkpoints import class_names, load_checkpoint
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
 from lenet5.training.module import LeNet5Module
-from lenet5.training.resume import ExtendSchedules, keep_csv_history
+from lenet5.training.resume import ExtendSchedules, check_resumable, keep_csv_history
 from lenet5.training.signals import StopOnSignal
+from lenet5.validation import check_train_config
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
@@ -140,6 +141,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     """Fit, test the best-val checkpoint on the official test set, write metrics.json and the
     pictures (curves, confusion matrix, misclassified digits), also to W&B if it logs."""
     run_dir = output_dir()
+    check_train_config(cfg)
     seed = choose_seed(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
     print_config(cfg)
@@ -167,6 +169,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
         plugins=[AtomicCheckpointIO()],
     )
     if ckpt_path is not None:
+        check_resumable(ckpt_path, module, cfg.trainer.max_epochs)
         keep_csv_history(trainer)  # before anything opens the CSV writer, which deletes the file
     for logger in trainer.loggers:
         config = OmegaConf.to_container(cfg, resolve=True)

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import torch
 import yaml
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.loggers import CSVLogger
@@ -26,6 +27,7 @@ from torch.optim.lr_scheduler import OneCycleLR
 
 from lenet5.atomic import write_whole
 from lenet5.errors import UserError
+from lenet5.training.checkpoint_io import first_line, verify_integrity
 
 SNAPSHOT_LIMIT = 64 * 2**20  # files larger than this are compared by size and mtime only
 
@@ -51,12 +53,6 @@ class ExtendSchedules(Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not self.resuming:
             return
-        if trainer.max_epochs is not None and 0 <= trainer.max_epochs <= trainer.current_epoch:
-            raise UserError(
-                f"trainer.max_epochs={trainer.max_epochs}: this run already trained "
-                f"{trainer.current_epoch} epochs; give trainer.max_epochs > {trainer.current_epoch} "
-                f"to extend it"
-            )
         total = trainer.estimated_stepping_batches
         for config in trainer.lr_scheduler_configs:
             scheduler = config.scheduler
@@ -66,6 +62,33 @@ class ExtendSchedules(Callback):
                     phase["end_step"] = (phase["end_step"] + 1) * total / old - 1
                 scheduler._schedule_phases[-1]["end_step"] = total - 1
                 scheduler.total_steps = int(total)
+
+
+def check_resumable(path: str, module: L.LightningModule, max_epochs: int | None) -> None:
+    """Before anything is written: the checkpoint is intact, its weights fit this run's model,
+    and there are epochs left to train (else Lightning would silently train nothing)."""
+    verify_integrity(Path(path))
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        weights = checkpoint["state_dict"]
+        done = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+    except Exception as error:  # noqa: BLE001 - pickle, zip and a missing key mean the same here
+        raise UserError(
+            f"{path}: not a resumable lenet5 training checkpoint ({first_line(error)})"
+        ) from error
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    if expected != found:
+        differ = sorted(k for k in {*expected, *found} if expected.get(k) != found.get(k))
+        raise UserError(
+            f"{path}: its weights do not fit this run's model ({', '.join(differ[:3])} differ); "
+            f"resume with the model settings the run was trained with"
+        )
+    if max_epochs is not None and 0 <= max_epochs <= done:
+        raise UserError(
+            f"trainer.max_epochs={max_epochs}: this run already trained {done} epochs; "
+            f"give trainer.max_epochs > {done} to extend it"
+        )
 
 
 def _option(argv: list[str], key: str) -> str | None:
