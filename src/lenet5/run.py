@@ -24,6 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.tree import Tree
 
+from lenet5.atomic import write_whole
 from lenet5.errors import UserError
 from lenet5.results.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_test_split, write_pictures
 from lenet5.results.wandb_logging import finish_wandb, log_test_results
@@ -59,9 +60,7 @@ def print_config(cfg: DictConfig) -> None:
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Written whole or not at all."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(partial, path)
+    write_whole(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def choose_seed(cfg: DictConfig) -> int:
@@ -147,7 +146,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     print_config(cfg)
     if rank_zero_only.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        write_whole(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(seed, workers=True, verbose=False)
 
     datamodule = instantiate(cfg.data)

@@ -18,6 +18,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from lenet5.atomic import save_whole, write_whole
 from lenet5.errors import UserError
 from lenet5.sweep import FAILURE_FILE, METRICS_FILE, failed, job_dirs
 
@@ -64,12 +65,28 @@ def parse_overrides(lines: list[str]) -> dict[str, str]:
 
 
 def load_job(path: Path) -> Job:
-    overrides = parse_overrides(OmegaConf.to_container(OmegaConf.load(path / ".hydra/overrides.yaml")))
+    """A job whose files cannot be read (truncated metrics.json, say) is listed as failed with
+    the reason, so the report still covers every healthy job."""
+    overrides: dict[str, str] = {}
+    try:
+        overrides = parse_overrides(OmegaConf.to_container(OmegaConf.load(path / ".hydra/overrides.yaml")))
+        return _load_job(path, overrides)
+    except Exception as error:  # noqa: BLE001 - yaml, json and bad values: the same to the reader
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"warning: {path}: skipped, a job file is damaged ({text})", file=sys.stderr)
+        return Job(path, overrides, "failed", error=f"damaged job file: {text}")
+
+
+def _load_job(path: Path, overrides: dict[str, str]) -> Job:
     if failed(path):
         failure = json.loads((path / FAILURE_FILE).read_text())
         return Job(path, overrides, "failed", error=f"{failure['error']}: {failure['message']}")
     if (path / METRICS_FILE).is_file():
         metrics = json.loads((path / METRICS_FILE).read_text())
+        if not isinstance(metrics, dict) or not all(
+            isinstance(metrics.get(k, 0.0), int | float) for k in ("test/acc", "test/error", "train_seconds")
+        ):
+            raise ValueError(f"{METRICS_FILE} does not hold the metrics of a run")
         if "test/error" not in metrics and "test/acc" in metrics:
             metrics["test/error"] = 1.0 - metrics["test/acc"]
         return Job(path, overrides, "finished", metrics=metrics)
@@ -209,7 +226,7 @@ def plot(path: Path, axes: list[str], rows: list[Row]) -> None:
     ax.set_title(" x ".join(a for a in axes if a != REPLICATE_AXIS) or "sweep")
     ax.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=120, format="png")
     plt.close(figure)
 
 
@@ -222,9 +239,9 @@ def write_report(sweep_dir: Path, out_dir: Path | None = None) -> dict[str, Path
     rows = group(jobs, [axis for axis in axes if axis != REPLICATE_AXIS])
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"md": out_dir / "report.md", "csv": out_dir / "report.csv", "png": out_dir / "report.png"}
-    paths["md"].write_text(markdown(sweep_dir, jobs, axes, fixed, rows))
-    write_csv(paths["csv"], axes, rows)
-    plot(paths["png"], axes, rows)
+    write_whole(paths["md"], markdown(sweep_dir, jobs, axes, fixed, rows))
+    save_whole(paths["csv"], lambda partial: write_csv(partial, axes, rows))
+    save_whole(paths["png"], lambda partial: plot(partial, axes, rows))
     return paths
 
 
