@@ -30,6 +30,7 @@ from lenet5.results.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_t
 from lenet5.results.wandb_logging import finish_wandb, log_test_results
 from lenet5.serving.checkpoints import class_names, load_checkpoint
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
+from lenet5.training.divergence import StopOnDivergence
 from lenet5.training.module import LeNet5Module
 from lenet5.training.resume import ExtendSchedules, check_resumable, keep_csv_history
 from lenet5.training.signals import StopOnSignal
@@ -162,6 +163,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
             *instantiate_all(cfg.get("callbacks")),
             EpochHistory(run_dir / HISTORY),
             StopOnSignal(run_dir / LAST_CHECKPOINT),
+            StopOnDivergence(),
             ExtendSchedules(resuming=ckpt_path is not None),
         ],
         logger=instantiate_all(cfg.get("logger")) or False,
