@@ -21,6 +21,7 @@ from typing import Any
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.plugins.environments import SLURMEnvironment
 
 SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
 # LeNet5Module's per-epoch running sums (train/loss and train/acc of the epoch).
@@ -64,7 +65,14 @@ class StopOnSignal(Callback):
         # Installed after Lightning's own (which only flags SIGTERM); signals reach the main thread.
         if threading.current_thread() is not threading.main_thread():
             return
+        environment = trainer._accelerator_connector.cluster_environment
         for signum in SIGNALS:
+            if (
+                signum == signal.SIGUSR1
+                and isinstance(environment, SLURMEnvironment)
+                and environment.auto_requeue
+            ):
+                continue  # Lightning's SLURM auto-requeue saves an hpc checkpoint and requeues the job
             self._previous[signum] = signal.signal(signum, self._handle)
 
     def _resume_mid_epoch(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
