@@ -27,7 +27,7 @@ def verify_integrity(path: Path) -> None:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
     except (zipfile.BadZipFile, OSError, EOFError) as error:
-        raise UserError(f"{path}: truncated or damaged checkpoint ({first_line(error)})") from error
+        raise UserError(f"{path}: truncated checkpoint (an incomplete zip archive)") from error
     except Exception as error:  # noqa: BLE001 - zlib and struct fail their own ways on odd bytes
         raise UserError(f"{path}: damaged checkpoint ({first_line(error)})") from error
     if damaged is not None:
