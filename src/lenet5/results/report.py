@@ -95,7 +95,8 @@ def _load_job(path: Path, overrides: dict[str, str]) -> Job:
 
 def load_jobs(sweep_dir: Path) -> list[Job]:
     if not sweep_dir.is_dir():
-        raise UserError(f"{sweep_dir}: no such folder; give a multirun folder (outputs/multirun/...)")
+        problem = "a file, not a folder" if sweep_dir.exists() else "no such folder"
+        raise UserError(f"{sweep_dir}: {problem}; give a multirun folder (outputs/multirun/...)")
     jobs = [load_job(path) for path in job_dirs(sweep_dir)]
     if not jobs:
         raise UserError(
