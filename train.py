@@ -34,10 +34,13 @@ def main(cfg: DictConfig) -> float | None:
             path = record_failure(cfg, error)
             log.error("job failed: %s: %s (recorded in %s)", type(error).__name__, error, path)
             return None
-        if isinstance(error, UserError | FloatingPointError):  # a diverged loss says what to change
+        if isinstance(error, UserError):
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
         record_failure(cfg, error)
+        if isinstance(error, FloatingPointError):  # a diverged loss: the advice, not a traceback
+            print(f"error: FloatingPointError: {error}", file=sys.stderr)
+            sys.exit(1)
         raise
     return metrics.get(cfg.optimized_metric)
 
