@@ -12,6 +12,7 @@ import torch
 from torchmetrics.classification import MulticlassAccuracy
 
 from lenet5.models import LeNet5, build_model
+from lenet5.training.sdlm import SDLMCurvature
 
 NUM_CLASSES = 10
 
@@ -90,6 +91,13 @@ class LeNet5Module(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self.log("test/error", 1.0 - self.test_acc.compute())
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # SDLM's curvature is re-estimated before each pass; for other optimizers it does nothing.
+        # (validate and test after fit find it already there.)
+        if any(isinstance(callback, SDLMCurvature) for callback in self.trainer.callbacks):
+            return []
+        return [SDLMCurvature()]
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
