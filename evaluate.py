@@ -17,9 +17,11 @@ from lenet5.errors import UserError
 from lenet5.results.plots import HISTORY, predict_test_split, write_pictures
 from lenet5.run import output_dir, write_json
 from lenet5.serving.checkpoints import load_checkpoint
+from lenet5.validation import check_settings
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
+    check_settings(cfg)
     if not cfg.ckpt_path:
         raise UserError("ckpt_path=<file.ckpt>: give the checkpoint to test (one written by train.py)")
     checkpoint = load_checkpoint(cfg.ckpt_path)

@@ -10,7 +10,9 @@ from omegaconf import DictConfig
 from lenet5.config import CONFIG_DIR
 from lenet5.errors import UserError
 from lenet5.run import train
-from lenet5.sweep import in_multirun, limit_threads, record_failure
+from lenet5.sweep import in_multirun, limit_threads, record_failure, stop_after_signal
+from lenet5.training.resume import resume_guard
+from lenet5.training.signals import RunInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -22,6 +24,8 @@ def main(cfg: DictConfig) -> float | None:
     limit_threads()
     try:
         metrics = train(cfg)
+    except RunInterrupted as interrupted:
+        stop_after_signal(interrupted)
     except Exception as raised:
         # Hydra wraps what a config's target raises; a UserError inside still gets one line.
         wrapped = isinstance(raised, InstantiationException) and isinstance(raised.__cause__, UserError)
@@ -34,9 +38,13 @@ def main(cfg: DictConfig) -> float | None:
             print(f"error: {error}", file=sys.stderr)
             sys.exit(2)
         record_failure(cfg, error)
+        if isinstance(error, FloatingPointError):  # a diverged loss: the advice, not a traceback
+            print(f"error: FloatingPointError: {error}", file=sys.stderr)
+            sys.exit(1)
         raise
     return metrics.get(cfg.optimized_metric)
 
 
 if __name__ == "__main__":
-    main()
+    with resume_guard(sys.argv[1:]):
+        main()

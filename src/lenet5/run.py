@@ -24,12 +24,17 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
 from rich.tree import Tree
 
+from lenet5.atomic import write_whole
 from lenet5.errors import UserError
 from lenet5.results.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_test_split, write_pictures
 from lenet5.results.wandb_logging import finish_wandb, log_test_results
 from lenet5.serving.checkpoints import class_names, load_checkpoint
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
+from lenet5.training.divergence import StopOnDivergence
 from lenet5.training.module import LeNet5Module
+from lenet5.training.resume import ExtendSchedules, check_resumable, keep_csv_history
+from lenet5.training.signals import StopOnSignal
+from lenet5.validation import check_train_config
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
@@ -56,9 +61,7 @@ def print_config(cfg: DictConfig) -> None:
 
 def write_json(path: Path, payload: dict[str, Any]) -> None:
     """Written whole or not at all."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(payload, indent=2, sort_keys=True) + "\n")
-    os.replace(partial, path)
+    write_whole(path, json.dumps(payload, indent=2, sort_keys=True) + "\n")
 
 
 def choose_seed(cfg: DictConfig) -> int:
@@ -101,7 +104,7 @@ def completed_epochs(trainer: L.Trainer, run_dir: Path) -> int:
     last checkpoint counts the epochs whose batches were all processed."""
     last = run_dir / LAST_CHECKPOINT
     if isinstance(trainer.strategy.launcher, _MultiProcessingLauncher) and last.is_file():
-        loops = torch.load(last, map_location="cpu", weights_only=False)["loops"]
+        loops = torch.load(last, map_location="cpu", weights_only=True)["loops"]
         return loops["fit_loop"]["epoch_progress"]["current"]["processed"]
     return trainer.current_epoch
 
@@ -151,12 +154,13 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     if packed_seeds(cfg) > 1:
         return fit_and_test_packed(cfg)
     run_dir = output_dir()
+    check_train_config(cfg)
     seed = choose_seed(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
     print_config(cfg)
     if rank_zero_only.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
+        write_whole(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     L.seed_everything(seed, workers=True, verbose=False)
 
     datamodule = instantiate(cfg.data)
@@ -172,10 +176,19 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         default_root_dir=str(run_dir),
-        callbacks=[*callbacks, EpochHistory(run_dir / HISTORY)],
+        callbacks=[
+            *callbacks,
+            EpochHistory(run_dir / HISTORY),
+            StopOnSignal(run_dir / LAST_CHECKPOINT),
+            StopOnDivergence(),
+            ExtendSchedules(resuming=ckpt_path is not None),
+        ],
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],
     )
+    if ckpt_path is not None:
+        check_resumable(ckpt_path, module, cfg.trainer.max_epochs)
+        keep_csv_history(trainer)  # before anything opens the CSV writer, which deletes the file
     for logger in trainer.loggers:
         config = OmegaConf.to_container(cfg, resolve=True)
         logger.log_hyperparams({**config, "parameters": module.model.parameter_count()})

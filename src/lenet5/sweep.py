@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import sys
+import time
 import traceback
 from pathlib import Path
 from typing import Any
@@ -19,10 +20,12 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.lenet5_launchers import CappedLocalQueueConf
+from lenet5.atomic import write_whole
 
 log = logging.getLogger(__name__)
 
 FAILURE_FILE = "failure.json"
+INTERRUPTED_FILE = "interrupted.json"
 METRICS_FILE = "metrics.json"
 
 
@@ -82,8 +85,51 @@ def record_failure(cfg: DictConfig, error: BaseException) -> Path:
         "overrides": list(hydra_cfg.overrides.task),
         "config": config,
     }
-    path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
+    write_whole(path, json.dumps(payload, indent=2, default=str) + "\n")
     return path
+
+
+def resume_command(run_dir: Path) -> str:
+    """This job's command line again, in its own folder, from its last checkpoint."""
+    import shlex
+
+    dropped = ("ckpt_path=", "hydra.run.dir=", "+ckpt_path=")
+    kept = [o for o in HydraConfig.get().overrides.task if not o.startswith(dropped)]
+    words = ["python", "train.py", *kept, f"hydra.run.dir={run_dir}", "ckpt_path=last"]
+    return " ".join(shlex.quote(word) for word in words)
+
+
+def record_interruption(error: Any) -> tuple[Path, str]:
+    """Write the job's interrupted.json (signal, epoch, step, checkpoint, the resume command)."""
+    import signal
+
+    run_dir = Path(HydraConfig.get().runtime.output_dir).resolve()
+    command = resume_command(run_dir)
+    payload = {
+        "signal": signal.Signals(error.signum).name,
+        "epoch": error.epoch,
+        "global_step": error.step,
+        "checkpoint": str(error.checkpoint),
+        "resume": command,
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    path = run_dir / INTERRUPTED_FILE
+    write_whole(path, json.dumps(payload, indent=2) + "\n")
+    return path, command
+
+
+def stop_after_signal(error: Any) -> None:
+    """Record the interruption and exit 128 + signal (143 for SIGTERM): a scheduler's signal
+    ends the whole process, so a multirun's later jobs do not start; the line says so."""
+    path, command = record_interruption(error)
+    print(f"interrupted: {error}. Resume with: {command}", file=sys.stderr)
+    if in_multirun():
+        print(
+            f"multirun interrupted at job {HydraConfig.get().job.num} (recorded in {path}); "
+            f"later jobs did not run: rerun the sweep, or resume this job with the command above",
+            file=sys.stderr,
+        )
+    sys.exit(error.exit_status)
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
@@ -92,9 +138,10 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: [(0, int(s), "") if s.isdigit() else (1, 0, s) for s in p.parts])
 
 
-def failed(job_dir: Path) -> bool:
-    """A failure.json counts unless a later successful run of the same folder wrote metrics."""
-    failure, metrics = job_dir / FAILURE_FILE, job_dir / METRICS_FILE
+def failed(job_dir: Path, record: str = FAILURE_FILE) -> bool:
+    """A failure.json (or interrupted.json) counts unless a later successful run of the same
+    folder wrote metrics."""
+    failure, metrics = job_dir / record, job_dir / METRICS_FILE
     if not failure.is_file():
         return False
     return not metrics.is_file() or failure.stat().st_mtime > metrics.stat().st_mtime
@@ -107,11 +154,15 @@ class FailureSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = job_dirs(sweep_dir)
         failures = [job for job in jobs if failed(job)]
+        interrupted = [job for job in jobs if failed(job, INTERRUPTED_FILE)]
         line = f"{len(failures)} of {len(jobs)} jobs failed"
         if failures:
             line += ": " + ", ".join(str(job.relative_to(sweep_dir)) for job in failures)
+        if interrupted:
+            names = ", ".join(str(job.relative_to(sweep_dir)) for job in interrupted)
+            line += f"; {len(interrupted)} interrupted (resume commands in their interrupted.json): {names}"
         print(f"{line}. Report: python -m lenet5.report {sweep_dir}", file=sys.stderr)
-        if failures:
+        if failures or interrupted:
             sys.exit(1)
 
 

@@ -30,6 +30,8 @@ class TensorBatches:
         self.batch_size = batch_size
         self.shuffle_seed = shuffle_seed
         self.transform = transform
+        # Batches the next pass leaves out, once: a run resumed mid-epoch continues where it was.
+        self.skip = 0
 
     def _indices(self) -> torch.Tensor:
         n = len(self.labels)
@@ -52,7 +54,8 @@ class TensorBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         indices = self._indices()
-        for start in range(0, len(indices), self.batch_size):
+        first, self.skip = self.skip * self.batch_size, 0
+        for start in range(first, len(indices), self.batch_size):
             batch = indices[start : start + self.batch_size]
             images = self.images[batch]
             if self.transform is not None:

@@ -15,6 +15,7 @@ FILES = (
     "t10k-labels-idx1-ubyte",
 )
 ROOT_VARIABLE = "LENET5_DATA_DIR"
+CLASSES = 10
 
 
 def dataset_class(name: str) -> type[datasets.MNIST]:
@@ -70,4 +71,10 @@ def load_split(name: str, root: str | Path, train: bool) -> tuple[torch.Tensor, 
             f"{folder}/{prefix}-*-ubyte: expected N 28x28 images and N labels, "
             f"got images {tuple(images.shape)} and {len(labels)} labels"
         )
-    return images, labels.long()
+    labels = labels.long()
+    if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= CLASSES):
+        bad = int(labels[(labels < 0) | (labels >= CLASSES)][0])
+        raise UserError(
+            f"{folder}/{prefix}-labels-idx1-ubyte: label {bad} found; labels must be 0 to {CLASSES - 1}"
+        )
+    return images, labels

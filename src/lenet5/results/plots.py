@@ -18,6 +18,7 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from lenet5.atomic import save_whole
 from lenet5.data import MNISTDataModule
 from lenet5.models import LeNet5
 from lenet5.serving.predict import classify
@@ -129,7 +130,7 @@ def plot_confusion_matrix(outcome: Outcome, names: list[str], path: Path) -> Non
     ax.set_ylabel("true")
     ax.set_title(f"test: accuracy {outcome.accuracy:.2%} on {len(outcome.labels)} images")
     figure.colorbar(image, ax=ax, label="share of the true class")
-    figure.savefig(path, dpi=100)
+    save_whole(path, lambda partial: figure.savefig(partial, dpi=100))
 
 
 def plot_misclassified(outcome: Outcome, names: list[str], path: Path, count: int = 36) -> None:
@@ -161,7 +162,7 @@ def plot_misclassified(outcome: Outcome, names: list[str], path: Path, count: in
     else:
         title = f"no mistakes on {len(outcome.labels)} test images"
     figure.suptitle(title, fontsize=10)
-    figure.savefig(path, dpi=100)
+    save_whole(path, lambda partial: figure.savefig(partial, dpi=100))
 
 
 def plot_curves(history: Path, path: Path, test_accuracy: float | None = None) -> None:
@@ -178,7 +179,7 @@ def plot_curves(history: Path, path: Path, test_accuracy: float | None = None) -
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         ax.legend()
-    figure.savefig(path, dpi=100)
+    save_whole(path, lambda partial: figure.savefig(partial, dpi=100))
 
 
 def write_pictures(folder: Path, outcome: Outcome, names: list[str], history: Path) -> list[Path]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from lenet5.atomic import save_whole, write_whole
 from lenet5.errors import UserError
 from lenet5.results.report_figures import plot_curves, plot_errors
 from lenet5.results.study_table import Row, build_rows, flag
@@ -46,12 +47,28 @@ def parse_overrides(lines: list[str]) -> dict[str, str]:
 
 
 def load_job(path: Path) -> Job:
-    overrides = parse_overrides(OmegaConf.to_container(OmegaConf.load(path / ".hydra/overrides.yaml")))
+    """A job whose files cannot be read (truncated metrics.json, say) is listed as failed with
+    the reason, so the report still covers every healthy job."""
+    overrides: dict[str, str] = {}
+    try:
+        overrides = parse_overrides(OmegaConf.to_container(OmegaConf.load(path / ".hydra/overrides.yaml")))
+        return _load_job(path, overrides)
+    except Exception as error:  # noqa: BLE001 - yaml, json and bad values: the same to the reader
+        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(f"warning: {path}: skipped, a job file is damaged ({text})", file=sys.stderr)
+        return Job(path, overrides, "failed", error=f"damaged job file: {text}")
+
+
+def _load_job(path: Path, overrides: dict[str, str]) -> Job:
     if failed(path):
         failure = json.loads((path / FAILURE_FILE).read_text())
         return Job(path, overrides, "failed", error=f"{failure['error']}: {failure['message']}")
     if (path / METRICS_FILE).is_file():
         metrics = json.loads((path / METRICS_FILE).read_text())
+        if not isinstance(metrics, dict) or not all(
+            isinstance(metrics.get(k, 0.0), int | float) for k in ("test/acc", "test/error", "train_seconds")
+        ):
+            raise ValueError(f"{METRICS_FILE} does not hold the metrics of a run")
         if "test/error" not in metrics and "test/acc" in metrics:
             metrics["test/error"] = 1.0 - metrics["test/acc"]
         return Job(path, overrides, "finished", metrics=metrics)
@@ -76,7 +93,8 @@ def per_seed_jobs(job: Job) -> list[Job]:
 
 def load_jobs(sweep_dir: Path) -> list[Job]:
     if not sweep_dir.is_dir():
-        raise UserError(f"{sweep_dir}: no such folder; give a multirun folder (outputs/multirun/...)")
+        problem = "a file, not a folder" if sweep_dir.exists() else "no such folder"
+        raise UserError(f"{sweep_dir}: {problem}; give a multirun folder (outputs/multirun/...)")
     jobs = [run for path in job_dirs(sweep_dir) for run in per_seed_jobs(load_job(path))]
     if not jobs:
         raise UserError(
@@ -278,11 +296,12 @@ def write_report(
     out_dir.mkdir(parents=True, exist_ok=True)
     names = {"md": "report.md", "csv": "report.csv", "jobs": "jobs.csv", "png": "report.png"}
     paths = {key: out_dir / name for key, name in {**names, "curves": "curves.png"}.items()}
-    paths["md"].write_text(markdown(sweep_dir, jobs, axes, fixed, rows, tune))
-    write_csv(paths["csv"], variant_axes, rows, tune)
-    write_jobs_csv(paths["jobs"], jobs, axes, rows, sweep_dir)
-    plot_errors(paths["png"], variant_axes, rows)
-    plot_curves(paths["curves"], rows)
+    # Each file whole or not at all (lenet5.atomic): a full disk keeps the previous report.
+    write_whole(paths["md"], markdown(sweep_dir, jobs, axes, fixed, rows, tune))
+    save_whole(paths["csv"], lambda partial: write_csv(partial, variant_axes, rows, tune))
+    save_whole(paths["jobs"], lambda partial: write_jobs_csv(partial, jobs, axes, rows, sweep_dir))
+    save_whole(paths["png"], lambda partial: plot_errors(partial, variant_axes, rows))
+    save_whole(paths["curves"], lambda partial: plot_curves(partial, rows))
     return paths
 
 

@@ -2,7 +2,10 @@
 
 ``torch.load`` fails deep inside zipfile or pickle on a wrong or damaged file; here every
 such failure becomes one UserError naming the file and the problem. Files are read with
-``weights_only=True``, so a foreign pickle cannot run code.
+``weights_only=True``, so a foreign pickle cannot run code, and the model is built only from
+LeNet5's own arguments (``lenet5.models.build_model``), so no ``_target_`` in a file is
+instantiated. torch itself never checks the zip's CRC-32s: a file whose bytes changed after it
+was written would load and be evaluated as if nothing happened, so every member is checked first.
 """
 
 import warnings
@@ -15,14 +18,10 @@ import torch
 from torchvision import datasets
 
 from lenet5.errors import UserError
+from lenet5.training.checkpoint_io import first_line, verify_integrity
 from lenet5.training.module import LeNet5Module
 
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save's format is a zip archive
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def class_names(dataset: str) -> list[str]:
@@ -47,6 +46,13 @@ class Checkpoint:
         return class_names(self.dataset)
 
 
+def read_weights(path: Path) -> dict[str, Any]:
+    """A checkpoint's contents as plain data (tensors, numbers, strings, containers), never code."""
+    with warnings.catch_warnings():  # torch warns about the pickle protocol of foreign files
+        warnings.simplefilter("ignore")
+        return torch.load(path, map_location="cpu", weights_only=True)
+
+
 def _read(path: Path) -> dict[str, Any]:
     if not path.exists():
         raise UserError(f"{path}: no such file")
@@ -56,10 +62,10 @@ def _read(path: Path) -> dict[str, Any]:
         head = file.read(len(ZIP_MAGIC))
     if not head:
         raise UserError(f"{path}: empty file, not a lenet5 checkpoint")
+    if head == ZIP_MAGIC:
+        verify_integrity(path)
     try:
-        with warnings.catch_warnings():  # torch warns about the pickle protocol of foreign files
-            warnings.simplefilter("ignore")
-            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = read_weights(path)
     except Exception as error:  # noqa: BLE001 - zipfile, pickle and torch each fail their own way
         if head != ZIP_MAGIC:
             raise UserError(f"{path}: not a lenet5 checkpoint (not a PyTorch file)") from error

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from lenet5.atomic import save_whole
 from lenet5.errors import UserError
 from lenet5.models import INPUT_SIZE, LeNet5
 from lenet5.serving.checkpoints import Checkpoint, load_checkpoint
@@ -78,7 +79,9 @@ def export(checkpoint: Checkpoint, fmt: str, path: Path) -> Path:
         "output": "(N, classes) probabilities",
     }
     model = checkpoint.module.model.eval()
-    {"onnx": export_onnx, "torchscript": export_torchscript}[fmt](model, path, metadata)
+    writer = {"onnx": export_onnx, "torchscript": export_torchscript}[fmt]
+    # Whole or not at all: a full disk leaves the previous export (or none), never half a file.
+    save_whole(path, lambda partial: writer(model, partial, metadata))
     return path
 
 

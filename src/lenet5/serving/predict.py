@@ -9,6 +9,7 @@ A file that cannot be read gets a one-line error; the other images are still cla
 import argparse
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,29 @@ def describe(result: dict[str, Any]) -> str:
     return f"{result['file']}: {result['label']}  ({ranked})"
 
 
+def read_one(path: str) -> torch.Tensor:
+    """One image, model-ready; whatever goes wrong with it is a UserError naming it, so the
+    images after it are still classified. Images over PIL's pixel limit (decompression bombs:
+    a few KB that decode to gigabytes) are refused before they are decoded."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            return to_digit(read_grey(Path(path)), path)
+    except UserError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
+        raise UserError(
+            f"{path}: image too large ({first_line(error)}); images up to "
+            f"{Image.MAX_IMAGE_PIXELS} pixels are read"
+        ) from error
+    except MemoryError as error:
+        raise UserError(f"{path}: image too large to decode in memory") from error
+    except Exception as error:  # noqa: BLE001 - PIL and numpy fail many ways on hostile files
+        raise UserError(
+            f"{path}: cannot read this image ({type(error).__name__}: {first_line(error)})"
+        ) from error
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m lenet5.predict",
@@ -136,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     inputs: list[torch.Tensor] = []
     for path in args.images:
         try:
-            inputs.append(to_digit(read_grey(Path(path)), path))
+            inputs.append(read_one(path))
             results.append(None)
         except UserError as error:
             print(f"error: {error}", file=sys.stderr)

@@ -1,12 +1,40 @@
 """Checkpoints written to a temporary file and renamed into place: a run killed mid-save
-(SIGKILL, out of memory, a pre-empted cluster job) leaves the previous checkpoint intact."""
+(SIGKILL, out of memory, a pre-empted cluster job) leaves the previous checkpoint intact.
+
+Resuming reads them back as data only (``weights_only``) after checking the zip's CRC-32s, so
+a crafted or damaged ``ckpt_path`` cannot run code nor be trained on silently."""
 
 import os
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from lenet5.errors import UserError
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def verify_integrity(path: Path) -> None:
+    """UserError unless every member of the checkpoint's zip matches the CRC-32 written with it
+    (torch never checks them: changed bytes would load and be used as if nothing happened)."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        raise UserError(f"{path}: truncated checkpoint (an incomplete zip archive)") from error
+    except Exception as error:  # noqa: BLE001 - zlib and struct fail their own ways on odd bytes
+        raise UserError(f"{path}: damaged checkpoint ({first_line(error)})") from error
+    if damaged is not None:
+        raise UserError(
+            f"{path}: checkpoint changed since it was written ({damaged} fails its CRC-32 check); "
+            f"use an intact copy"
+        )
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -16,8 +44,24 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f".{path.name}.partial")
-        with open(partial, "wb") as file:
-            torch.save(checkpoint, file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(partial, path)
+        try:
+            with open(partial, "wb") as file:
+                torch.save(checkpoint, file)
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, path)
+        except OSError as error:
+            partial.unlink(missing_ok=True)
+            raise UserError(f"{path}: cannot write the checkpoint ({error.strerror or error})") from error
+
+    def load_checkpoint(
+        self, path: str | Path, map_location: Any = None, weights_only: bool | None = None
+    ) -> Any:
+        path = Path(path)
+        verify_integrity(path)
+        try:
+            return torch.load(path, map_location=map_location, weights_only=True)
+        except Exception as error:  # noqa: BLE001 - pickle refuses code in its own words
+            raise UserError(
+                f"{path}: not a lenet5 checkpoint, or one holding code ({first_line(error)})"
+            ) from error

@@ -1,0 +1,188 @@
+"""Resuming a run (``hydra.run.dir=<run> ckpt_path=last``) without damaging its folder.
+
+- ``resume_guard`` wraps the whole entry point: Hydra rewrites ``.hydra/`` and the run rewrites
+  ``config.yaml`` before training starts, so the folder is snapshotted first. A resume that fails
+  before saving any checkpoint puts every file back byte for byte and removes the new ones; one
+  that trained keeps the first run's ``config.yaml`` and ``.hydra/``, and records the resume's
+  own (``resume-N.yaml``: its overrides and the settings it changed; ``.hydra/resume-N/``).
+- ``keep_csv_history``: Lightning's CSV writer deletes ``metrics.csv`` when it opens a folder
+  that has one; its rows are put back and the writer continues after them.
+- ``ExtendSchedules``: a finished run given more epochs continues with its one-cycle schedule
+  stretched to the new length (at the same step); given no more epochs it is refused in one line.
+"""
+
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+import yaml
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.loggers import CSVLogger
+from torch.optim.lr_scheduler import OneCycleLR
+
+from lenet5.atomic import write_whole
+from lenet5.errors import UserError
+from lenet5.training.checkpoint_io import first_line, verify_integrity
+
+SNAPSHOT_LIMIT = 64 * 2**20  # files larger than this are compared by size and mtime only
+
+
+def keep_csv_history(trainer: L.Trainer) -> None:
+    for logger in trainer.loggers:
+        if not isinstance(logger, CSVLogger):
+            continue
+        path = Path(logger.log_dir) / "metrics.csv"
+        kept = path.read_bytes() if path.is_file() else None
+        writer = logger.experiment  # opening it deletes metrics.csv
+        if kept:
+            write_whole(path, kept)
+            writer.metrics_keys = kept.decode().splitlines()[0].split(",")
+
+
+class ExtendSchedules(Callback):
+    """Runs after Lightning restored the optimizers and schedulers from the checkpoint."""
+
+    def __init__(self, resuming: bool):
+        self.resuming = resuming
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.resuming:
+            return
+        total = trainer.estimated_stepping_batches
+        for config in trainer.lr_scheduler_configs:
+            scheduler = config.scheduler
+            if isinstance(scheduler, OneCycleLR) and scheduler.total_steps != total:
+                old = scheduler.total_steps
+                for phase in scheduler._schedule_phases:
+                    phase["end_step"] = (phase["end_step"] + 1) * total / old - 1
+                scheduler._schedule_phases[-1]["end_step"] = total - 1
+                scheduler.total_steps = int(total)
+
+
+def check_resumable(path: str, module: L.LightningModule, max_epochs: int | None) -> None:
+    """Before anything is written: the checkpoint is intact, its weights fit this run's model,
+    and there are epochs left to train (else Lightning would silently train nothing)."""
+    verify_integrity(Path(path))
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        weights = checkpoint["state_dict"]
+        done = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+    except Exception as error:  # noqa: BLE001 - pickle, zip and a missing key mean the same here
+        raise UserError(
+            f"{path}: not a resumable lenet5 training checkpoint ({first_line(error)})"
+        ) from error
+    expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    found = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
+    if expected != found:
+        differ = sorted(k for k in {*expected, *found} if expected.get(k) != found.get(k))
+        raise UserError(
+            f"{path}: its weights do not fit this run's model ({', '.join(differ[:3])} differ); "
+            f"resume with the model settings the run was trained with"
+        )
+    if max_epochs is not None and 0 <= max_epochs <= done:
+        raise UserError(
+            f"trainer.max_epochs={max_epochs}: this run already trained {done} epochs; "
+            f"give trainer.max_epochs > {done} to extend it"
+        )
+
+
+def _option(argv: list[str], key: str) -> str | None:
+    values = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0].lstrip("+~") == key and "=" in a]
+    return values[-1] if values else None
+
+
+def snapshot(folder: Path) -> dict[str, Any]:
+    files: dict[str, Any] = {}
+    for path in folder.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            stat = path.stat()
+            small = stat.st_size <= SNAPSHOT_LIMIT and path.suffix != ".ckpt"
+            files[str(path.relative_to(folder))] = (
+                path.read_bytes() if small else (stat.st_size, stat.st_mtime_ns)
+            )
+    return files
+
+
+def _trained(folder: Path, before: dict[str, Any]) -> bool:
+    """A checkpoint was written or replaced: the resume made progress worth keeping."""
+    for path in folder.rglob("*.ckpt"):
+        stat = path.stat()
+        if before.get(str(path.relative_to(folder))) != (stat.st_size, stat.st_mtime_ns):
+            return True
+    return False
+
+
+def restore(folder: Path, before: dict[str, Any]) -> None:
+    for path in sorted(folder.rglob("*"), reverse=True):
+        name = str(path.relative_to(folder))
+        if path.is_file() and name not in before:
+            path.unlink()
+        elif path.is_dir() and not any(k.startswith(name + os.sep) for k in before):
+            shutil.rmtree(path, ignore_errors=True)
+    for name, content in before.items():
+        path = folder / name
+        if isinstance(content, bytes) and (not path.is_file() or path.read_bytes() != content):
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_whole(path, content)
+
+
+def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
+    if not isinstance(node, dict):
+        return {prefix: node}
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        out.update(_flat(value, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def keep_first_config(folder: Path, before: dict[str, Any], argv: list[str]) -> None:
+    """The first run's config.yaml and .hydra/ stay; the resume's are recorded beside them."""
+    number = 1 + sum(1 for _ in folder.glob("resume-*.yaml"))
+    changes = {}
+    old, new = before.get("config.yaml"), folder / "config.yaml"
+    if isinstance(old, bytes) and new.is_file():
+        first, now = _flat(yaml.safe_load(old) or {}), _flat(yaml.safe_load(new.read_text()) or {})
+        changes = {
+            k: {"before": first.get(k), "after": now.get(k)}
+            for k in sorted({*first, *now})
+            if first.get(k) != now.get(k)
+        }
+        write_whole(new, old)
+    record = {"command": ["python", "train.py", *argv], "changed": changes}
+    write_whole(folder / f"resume-{number}.yaml", yaml.safe_dump(record, sort_keys=False))
+    hydra = folder / ".hydra"
+    for name, content in before.items():
+        if name.startswith(".hydra" + os.sep) and isinstance(content, bytes):
+            current = folder / name
+            if current.is_file() and current.read_bytes() != content:
+                target = hydra / f"resume-{number}" / current.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(current, target)
+                write_whole(current, content)
+
+
+@contextmanager
+def resume_guard(argv: list[str]) -> Iterator[None]:
+    """Around a single run's whole entry point (Hydra writes into the folder before the run)."""
+    run_dir, ckpt = _option(argv, "hydra.run.dir"), _option(argv, "ckpt_path")
+    multirun = any(a in ("-m", "--multirun") for a in argv)
+    if multirun or not run_dir or ckpt in (None, "null") or not Path(run_dir).is_dir():
+        yield
+        return
+    folder = Path(run_dir)
+    before = snapshot(folder)
+    try:
+        yield
+    except BaseException as raised:
+        failed = not (isinstance(raised, SystemExit) and raised.code in (0, None))
+        if failed and not _trained(folder, before):
+            restore(folder, before)
+        else:
+            keep_first_config(folder, before, argv)
+        raise
+    keep_first_config(folder, before, argv)

@@ -1,0 +1,143 @@
+"""Every number a user can type, checked before any work starts.
+
+Libraries check some of them late and in their own words (torch's "Invalid learning rate"
+inside configure_optimizers, after the data loaded), and accept others silently (Lightning
+replaces a seed outside 0..2**32-1 with a random one). Here each setting gets one line naming
+the key, the value and what is allowed. A key added with ``+`` must be one the component it
+lands in accepts, so a typo is not silently ignored.
+"""
+
+import inspect
+import math
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from lenet5.errors import UserError
+
+Check = tuple[Callable[[Any], bool], str]
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return (_int(value) or isinstance(value, float)) and math.isfinite(value)
+
+
+def integer(low: int, high: float = math.inf, also: tuple = ()) -> Check:
+    text = f"an integer >= {low}" if high == math.inf else f"an integer from {low} to {int(high)}"
+    extra = "".join(f" or {'null' if a is None else a}" for a in also)
+    return (lambda v: v in also if not _int(v) else (low <= v <= high or v in also)), text + extra
+
+
+def number(low: float, high: float = math.inf, low_open: bool = False, high_open: bool = False) -> Check:
+    def ok(v: Any) -> bool:
+        if not _number(v):
+            return False
+        above = v > low if low_open else v >= low
+        below = v < high if high_open else v <= high
+        return above and below
+
+    left = "(" if low_open else "["
+    right = ")" if high_open or high == math.inf else "]"
+    high_text = "inf" if high == math.inf else f"{high:g}"
+    return ok, f"a number in {left}{low:g}, {high_text}{right}"
+
+
+def batches() -> Check:
+    """Lightning's limit_*_batches: null, a count of batches, or a fraction of them."""
+    ok = lambda v: v is None or (_int(v) and v >= 0) or (isinstance(v, float) and 0.0 <= v <= 1.0)  # noqa: E731
+    return ok, "null, an integer >= 0 (batches) or a fraction in [0, 1]"
+
+
+POSITIVE = number(0.0, low_open=True)
+NON_NEGATIVE = number(0.0)
+FINITE = number(-math.inf)
+COUNT = integer(1)
+
+RULES: dict[str, Check] = {
+    "seed": integer(0, 2**32 - 1, also=(None,)),
+    "optimizer.lr": POSITIVE,
+    "optimizer.weight_decay": NON_NEGATIVE,
+    "optimizer.momentum": number(0.0, 1.0, high_open=True),
+    "optimizer.eps": POSITIVE,
+    "scheduler.pct_start": number(0.0, 1.0, low_open=True, high_open=True),
+    "scheduler.div_factor": POSITIVE,
+    "scheduler.final_div_factor": POSITIVE,
+    "scheduler.step_size": COUNT,
+    "scheduler.gamma": POSITIVE,
+    "trainer.max_epochs": integer(1, also=(-1,)),
+    "trainer.min_epochs": integer(0, also=(None,)),
+    "trainer.max_steps": integer(1, also=(-1,)),
+    "trainer.limit_train_batches": batches(),
+    "trainer.limit_val_batches": batches(),
+    "trainer.limit_test_batches": batches(),
+    "trainer.log_every_n_steps": COUNT,
+    "trainer.accumulate_grad_batches": COUNT,
+    "trainer.check_val_every_n_epoch": integer(1, also=(None,)),
+    "trainer.gradient_clip_val": (lambda v: v is None or NON_NEGATIVE[0](v), "null or a number >= 0"),
+    "data.val_size": integer(0),
+    "data.batch_size": COUNT,
+    "data.eval_batch_size": integer(1, also=(None,)),
+    "data.split_seed": integer(0, 2**63 - 1),
+    "data.mean": FINITE,
+    "data.std": POSITIVE,
+    "model.input_mean": FINITE,
+    "model.input_std": POSITIVE,
+    "model.rbf_j": POSITIVE,
+    "callbacks.early_stopping.patience": integer(0),
+    "callbacks.model_checkpoint.save_top_k": integer(-1),
+}
+
+
+def check_settings(cfg: DictConfig, rules: dict[str, Check] = RULES) -> None:
+    for key, (ok, allowed) in rules.items():
+        missing = object()
+        value = OmegaConf.select(cfg, key, default=missing, throw_on_missing=False)
+        if value is missing or (key.startswith("scheduler.") and not cfg.get("scheduler")):
+            continue
+        if not ok(value):
+            raise UserError(f"{key}={value!r}: give {allowed}")
+
+
+def _accepts(target: str, name: str) -> bool:
+    from hydra._internal.utils import _locate
+
+    try:
+        component = _locate(target)
+        signature = inspect.signature(component.__init__ if inspect.isclass(component) else component)
+    except Exception:  # noqa: BLE001 - an unknown target is reported when it is instantiated
+        return True
+    parameters = signature.parameters.values()
+    return name in signature.parameters or any(p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def check_added_keys(cfg: DictConfig, overrides: Iterable[str]) -> None:
+    """``+key=value``: the key must be an argument of the component it is added to (a new entry
+    of the callbacks or logger groups is a component of its own)."""
+    for override in overrides:
+        if not override.startswith("+") or "=" not in override:
+            continue
+        key = override.lstrip("+").split("=", 1)[0]
+        if "/" in key or key.startswith("hydra.") or key.startswith("~"):
+            continue
+        parts = key.split(".")
+        if parts[0] in ("callbacks", "logger") and len(parts) <= 3:
+            continue
+        parent = OmegaConf.select(cfg, ".".join(parts[:-1])) if len(parts) > 1 else None
+        target = parent.get("_target_") if isinstance(parent, DictConfig) else None
+        if target and _accepts(str(target), parts[-1]):
+            continue
+        where = f"{'.'.join(parts[:-1])} ({target})" if target else "this config"
+        raise UserError(f"{override}: {parts[-1]!r} is not a setting of {where}; check the spelling")
+
+
+def check_train_config(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    check_settings(cfg)
+    if HydraConfig.initialized():
+        check_added_keys(cfg, HydraConfig.get().overrides.task)

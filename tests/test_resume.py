@@ -1,0 +1,48 @@
+"""Resume keeps history: a failed resume leaves the folder byte-identical, a finished run can be
+extended (schedules recomputed) or is refused in one line, the first config stays."""
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+
+def files(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def finished(train_run, tmp_path: Path) -> Path:
+    _, run = train_run("trainer.max_epochs=1", run_dir=tmp_path / "run")
+    return run
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("optimizer.lr=-1", "optimizer.lr"),  # refused before anything is written
+        ("trainer.max_epochs=1", "trainer.max_epochs"),  # no more epochs than already trained
+        ("model/head=linear", "last.ckpt"),  # weights that do not fit the changed model
+    ],
+)
+def test_a_failed_resume_leaves_the_folder_byte_identical(train_run, finished, override, message) -> None:
+    before = files(finished)
+    process, _ = train_run("ckpt_path=last", override, run_dir=finished, check=False)
+    assert process.returncode != 0
+    assert "Traceback" not in process.stderr
+    assert message in process.stderr.strip().splitlines()[-1]
+    assert files(finished) == before
+
+
+def test_a_finished_run_extends_to_more_epochs(train_run, finished) -> None:
+    first_config = (finished / "config.yaml").read_bytes()
+    history = (finished / "history.csv").read_text().splitlines()
+    train_run("ckpt_path=last", "trainer.max_epochs=2", run_dir=finished)
+    assert json.loads((finished / "metrics.json").read_text())["epochs"] == 2
+    extended = (finished / "history.csv").read_text().splitlines()
+    assert extended[: len(history)] == history and len(extended) == len(history) + 1
+    assert (finished / "config.yaml").read_bytes() == first_config
+    record = yaml.safe_load((finished / "resume-1.yaml").read_text())
+    assert record["changed"]["trainer.max_epochs"] == {"before": 1, "after": 2}
+    assert (finished / ".hydra" / "resume-1" / "overrides.yaml").is_file()
