@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 LENET5_DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),data)
 export LENET5_DATA_DIR
 
-.PHONY: install train test lint bench clean
+.PHONY: install train test lint bench clean wheel
 
 install: $(VENV)/.installed
 
@@ -26,10 +26,13 @@ test: install  ## the whole suite, slow real-data tests included; narrow it with
 bench: install  ## seconds per epoch: hand loop vs train.py vs per-sample transforms (ARGS=--quick)
 	$(PY) benchmarks/speed.py $(ARGS)
 
+wheel: install  ## dist/lenet5-*.whl: configs inside, console scripts lenet5-train, lenet5-summary, ...
+	$(PY) -m pip wheel --no-deps --no-build-isolation --quiet -w dist .
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache wandb src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache wandb src/*.egg-info build dist
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +
