@@ -25,11 +25,20 @@ from rich.console import Console
 from rich.tree import Tree
 
 from lenet5.errors import UserError
-from lenet5.results.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_test_split, write_pictures
+from lenet5.results.console import checkpoint_epoch, report_results, route_library_logs
+from lenet5.results.plots import (
+    HISTORY,
+    MISCLASSIFIED,
+    EpochHistory,
+    log_to_tensorboard,
+    predict_test_split,
+    write_pictures,
+)
 from lenet5.results.wandb_logging import finish_wandb, log_test_results
 from lenet5.serving.checkpoints import class_names, load_checkpoint
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
 from lenet5.training.module import LeNet5Module
+from lenet5.training.setup import configure_torch, trainer_settings
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
@@ -141,6 +150,8 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     seed = choose_seed(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
     print_config(cfg)
+    route_library_logs()
+    configure_torch(cfg)
     if rank_zero_only.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(cfg, run_dir / "config.yaml", resolve=True)
@@ -158,6 +169,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
         callbacks=[*instantiate_all(cfg.get("callbacks")), EpochHistory(run_dir / HISTORY)],
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],
+        **trainer_settings(cfg),
     )
     for logger in trainer.loggers:
         config = OmegaConf.to_container(cfg, resolve=True)
@@ -176,22 +188,23 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     continue_csv_header(trainer)
     tested = trainer.test(module, **evaluate)[0]
 
-    metrics = {k: float(v) for k, v in {**validated, **tested}.items()}
+    metrics = {k: float(v) for k, v in {**validated, **tested}.items() if k != "epoch"}
     if trainer.is_global_zero:
-        write_json(
-            run_dir / "metrics.json",
-            {
-                **metrics,
-                "seed": seed,
-                "epochs": completed_epochs(trainer, run_dir),
-                "train_seconds": round(train_seconds, 2),
-                "best_checkpoint": best,
-                "parameters": module.model.parameter_count(),
-            },
-        )
+        summary = {
+            **metrics,
+            "seed": seed,
+            "epochs": completed_epochs(trainer, run_dir),
+            "best_epoch": checkpoint_epoch(best),
+            "train_seconds": round(train_seconds, 2),
+            "best_checkpoint": best,
+            "parameters": module.model.parameter_count(),
+        }
+        write_json(run_dir / "metrics.json", summary)
         # One pass of the tested weights over the test split, shared by the PNGs and W&B.
         outcome = predict_test_split((load_checkpoint(best).module if best else module).model, datamodule)
         names = class_names(cfg.data.dataset)
-        write_pictures(run_dir, outcome, names, run_dir / HISTORY)
+        pictures = write_pictures(run_dir, outcome, names, run_dir / HISTORY)
+        log_to_tensorboard(trainer.loggers, pictures, metrics.get(cfg.optimized_metric), trainer.global_step)
         log_test_results(trainer.loggers, outcome, names, run_dir / MISCLASSIFIED)
+        report_results(summary, run_dir)
     return metrics

@@ -9,6 +9,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lenet5.models import LeNet5, build_model
@@ -88,8 +89,24 @@ class LeNet5Module(L.LightningModule):
         self.log("test/loss", loss, on_epoch=True, sync_dist=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
 
+    def on_validation_epoch_end(self) -> None:
+        self._log_evaluated_epoch()
+
     def on_test_epoch_end(self) -> None:
         self.log("test/error", 1.0 - self.test_acc.compute())
+        self._log_evaluated_epoch()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.weights_epoch = checkpoint.get("epoch")
+
+    def _log_evaluated_epoch(self) -> None:
+        """An evaluation outside fit (the after-fit validate and test of the best checkpoint) is
+        logged at the epoch its weights come from: Lightning would otherwise file it under
+        ``current_epoch``, one past the last epoch trained, a phantom epoch in every logger."""
+        if self.trainer.state.fn == TrainerFn.FITTING or not self.trainer.loggers:
+            return
+        epoch = getattr(self, "weights_epoch", None)
+        self.log("epoch", float(max(self.current_epoch - 1, 0) if epoch is None else epoch))
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
