@@ -34,7 +34,7 @@ from lenet5.results.plots import (
     predict_test_split,
     write_pictures,
 )
-from lenet5.results.wandb_logging import finish_wandb, log_test_results
+from lenet5.results.wandb_logging import finish_wandb, log_test_results, summarize_wandb
 from lenet5.serving.checkpoints import class_names, load_checkpoint
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
 from lenet5.training.module import LeNet5Module
@@ -206,5 +206,6 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
         pictures = write_pictures(run_dir, outcome, names, run_dir / HISTORY)
         log_to_tensorboard(trainer.loggers, pictures, metrics.get(cfg.optimized_metric), trainer.global_step)
         log_test_results(trainer.loggers, outcome, names, run_dir / MISCLASSIFIED)
+        summarize_wandb(trainer.loggers, summary)
         report_results(summary, run_dir)
     return metrics
