@@ -106,6 +106,7 @@ def test_submitit_local_runs_jobs_within_its_cap(multirun):
     assert "0 of 2 jobs failed" in process.stderr
     assert all((sweep / str(job) / "metrics.json").is_file() for job in range(2))
     assert (sweep / ".submitit").is_dir()
+    assert not (sweep / ".submitit" / "%j").exists()  # no empty folder named after the pattern
     # array_parallelism=1: the second job starts after the first has ended.
     assert log_span(sweep / "1")[0] >= log_span(sweep / "0")[1]
 
