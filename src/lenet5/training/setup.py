@@ -1,6 +1,7 @@
 """Process-wide torch settings and trainer arguments that follow from the config, applied before
 the Trainer exists (and so before CUDA's first matmul reads its settings)."""
 
+import os
 from typing import Any
 
 import torch
@@ -18,6 +19,11 @@ def configure_torch(cfg: DictConfig) -> None:
     if precision not in ("highest", "high", "medium"):
         raise UserError(f"float32_matmul_precision={precision}: use highest, high or medium")
     torch.set_float32_matmul_precision(precision)
+    trainer = cfg.get("trainer") or {}
+    if trainer.get("deterministic"):
+        # cuBLAS reads it when its first handle is made; Lightning sets it too, but only once
+        # the Trainer exists, and anything touching the GPU earlier would be too soon.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 
 
 def trainer_settings(cfg: DictConfig) -> dict[str, Any]:
