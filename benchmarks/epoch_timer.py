@@ -20,6 +20,20 @@ class EpochTimer(L.Callback):
         self.first_step: float | None = None
         self.epochs: list[float] = []
         self._epoch_start = self._last_batch_end = 0.0
+        self.validation = 0.0  # seconds in validation loops during fit, after the first step
+        self._validation_start = 0.0
+        self.fit_start: float | None = None
+        self.fit_end: float | None = None
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.fit_start = time.time()
+
+    def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._validation_start = time.time()
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.state.fn == "fit" and not trainer.sanity_checking:  # that counts as start-up
+            self.validation += time.time() - self._validation_start
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._epoch_start = time.time()
@@ -35,5 +49,13 @@ class EpochTimer(L.Callback):
         self.epochs.append(self._last_batch_end - self._epoch_start)
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.fit_end = time.time()
         if self.path is not None:
-            self.path.write_text(json.dumps({"first_step": self.first_step, "epochs": self.epochs}))
+            record = {
+                "first_step": self.first_step,
+                "epochs": self.epochs,
+                "validation": self.validation,
+                "fit_start": self.fit_start,
+                "fit_end": self.fit_end,
+            }
+            self.path.write_text(json.dumps(record))

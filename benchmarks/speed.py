@@ -4,11 +4,16 @@
    one-cycle and batch size, three ways: (a) a hand-written loop over in-memory tensors,
    (b) this framework's train.py, (c) the common pipeline, torchvision per-sample transforms
    and a 2-worker DataLoader inside Lightning; and train.py's start-up time to its first step;
+   and train.py's fixed costs per job (start-up, validation, what follows the fit);
 2. the training seconds and test accuracy of ``experiment=fast``;
-3. a 4 activations x 3 poolings grid of 1-epoch jobs, basic launcher against joblib.
+3. a 4 activations x 3 poolings grid of 1-epoch jobs, basic launcher against joblib;
+4. ``seeds=K`` (K seeds trained together in one run) against K separate 1-epoch runs.
 
-    make bench                            # full MNIST; ~10 minutes on 2 cores
+Everything runs on the device given (``--device``, default cuda where there is one, else cpu).
+
+    make bench                            # full MNIST; ~12 minutes on 2 cores
     python benchmarks/speed.py --quick    # tiny data, 2-job grid: checks every row prints
+    python benchmarks/speed.py --device cuda --seeds 8
 
 Epoch times exclude validation; the first epoch (warm-up) is reported apart from the median of
 the others. Share the machine with nothing else while it runs: see the load averages printed.
@@ -60,13 +65,23 @@ def optimizer_and_schedule(cfg: DictConfig, model: torch.nn.Module, total_steps:
     return optimizer, schedule["scheduler"]
 
 
-def hand_loop(cfg: DictConfig, epochs: int) -> list[float]:
-    """(a) The whole training split as one tensor, batches by indexing, nothing else."""
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def trainer_args(device: torch.device) -> list[str]:
+    """train.py's overrides for the device: one CPU process or one GPU."""
+    return ["trainer.accelerator=" + ("gpu" if device.type == "cuda" else "cpu"), "trainer.devices=1"]
+
+
+def hand_loop(cfg: DictConfig, epochs: int, device: torch.device) -> list[float]:
+    """(a) The whole training split as one tensor on the device, batches by indexing, nothing else."""
     datamodule = instantiate(cfg.data)
     datamodule.setup("fit")
-    images, labels = datamodule.splits["train"]
+    images, labels = (t.to(device) for t in datamodule.splits["train"])
     torch.manual_seed(cfg.seed)
-    model = instantiate(cfg.model)
+    model = instantiate(cfg.model).to(device)
     batch_size = cfg.data.batch_size
     steps = -(-len(labels) // batch_size)
     optimizer, schedule = optimizer_and_schedule(cfg, model, steps * epochs, epochs)
@@ -75,8 +90,9 @@ def hand_loop(cfg: DictConfig, epochs: int) -> list[float]:
     # switches on for every optimizer step (train.py drops it on CPU runs too).
     with without_nvml_cuda_check():
         for _ in range(epochs):
+            synchronize(device)
             started = time.perf_counter()
-            order = torch.randperm(len(labels))
+            order = torch.randperm(len(labels), device=device)
             for start in range(0, len(order), batch_size):
                 batch = order[start : start + batch_size]
                 loss = model.loss(model(images[batch]), labels[batch])
@@ -84,6 +100,7 @@ def hand_loop(cfg: DictConfig, epochs: int) -> list[float]:
                 loss.backward()
                 optimizer.step()
                 schedule.step()
+            synchronize(device)
             seconds.append(time.perf_counter() - started)
     return seconds
 
@@ -98,8 +115,10 @@ def run_logged(command: list[str], log: Path, env: dict[str, str] | None = None)
     return time.perf_counter() - started
 
 
-def framework(data: list[str], epochs: int, work: Path) -> tuple[list[float], float]:
-    """(b) train.py itself, defaults and all, with a callback timing it from inside."""
+def framework(data: list[str], epochs: int, work: Path) -> tuple[list[float], dict[str, float]]:
+    """(b) train.py itself, defaults and all, with a callback timing it from inside; and its
+    fixed costs: launch to first step, validation during fit, the rest of the fit (checkpoints,
+    hooks), and what follows the fit (validate and test the best checkpoint, pictures)."""
     timings = work / "timings.json"
     command = [
         sys.executable,
@@ -114,8 +133,16 @@ def framework(data: list[str], epochs: int, work: Path) -> tuple[list[float], fl
     path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
     launched = time.time()
     run_logged(command, work / "framework.log", env={**os.environ, "PYTHONPATH": path})
+    ended = time.time()
     recorded = json.loads(timings.read_text())
-    return recorded["epochs"], recorded["first_step"] - launched
+    fit = recorded["fit_end"] - recorded["first_step"]
+    fixed = {
+        "start-up": recorded["first_step"] - launched,
+        "validation": recorded["validation"],
+        "rest of fit": fit - sum(recorded["epochs"]) - recorded["validation"],
+        "after fit": ended - recorded["fit_end"],
+    }
+    return recorded["epochs"], fixed
 
 
 class PlainModule(L.LightningModule):
@@ -137,7 +164,7 @@ class PlainModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
 
-def common_pipeline(cfg: DictConfig, epochs: int) -> list[float]:
+def common_pipeline(cfg: DictConfig, epochs: int, device: torch.device) -> list[float]:
     """(c) torchvision's dataset with ToTensor/Pad/Normalize per sample, a shuffling 2-worker
     DataLoader, Lightning without progress bar, logger or checkpoints (all in its favour)."""
     transform = transforms.Compose(
@@ -151,7 +178,7 @@ def common_pipeline(cfg: DictConfig, epochs: int) -> list[float]:
     model = instantiate(cfg.model, normalization="unit")  # Normalize did the standardising
     timer = EpochTimer()
     trainer = L.Trainer(
-        accelerator="cpu",
+        accelerator="gpu" if device.type == "cuda" else "cpu",
         devices=1,
         max_epochs=epochs,
         logger=False,
@@ -171,6 +198,18 @@ def fast_recipe(data: list[str], work: Path) -> tuple[float, float]:
     run_logged(command, work / "fast.log")
     metrics = json.loads((folder / "metrics.json").read_text())
     return metrics["train_seconds"], metrics["test/acc"]
+
+
+def packed(data: list[str], seeds: int, work: Path) -> tuple[float, float]:
+    """Wall seconds of ``seeds=K`` (one run) and of K separate runs (a basic-launcher multirun,
+    so the separate runs share one process's imports), 1 epoch each, back to back."""
+    script, common = [sys.executable, str(REPO / "train.py")], [MODEL, "trainer.max_epochs=1", *data]
+    command = [*script, *common, f"seeds={seeds}", f"hydra.run.dir={work / 'packed'}"]
+    together = run_logged(command, work / "packed.log")
+    seed_list = ",".join(str(seed) for seed in range(seeds))
+    command = [*script, "-m", *common, f"seed={seed_list}", f"hydra.sweep.dir={work / 'separate'}"]
+    apart = run_logged(command, work / "separate.log")
+    return together, apart
 
 
 def grid(data: list[str], quick: bool, work: Path) -> tuple[int, float, float]:
@@ -238,17 +277,30 @@ def main() -> None:
     parser.add_argument(
         "--epochs", type=int, help="epochs per path, the first reported apart (default 5, quick 2)"
     )
+    parser.add_argument(
+        "--device",
+        default="cuda" if torch.cuda.is_available() else "cpu",
+        choices=["cpu", "cuda"],
+        help="where every path trains (default: cuda where there is one, else cpu)",
+    )
+    parser.add_argument("--seeds", type=int, help="K of the seeds=K row (default 8, quick 2)")
     args = parser.parse_args()
+    if args.device == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: no CUDA device here")
+    device = torch.device(args.device)
+    seeds = args.seeds or (2 if args.quick else 8)
+    if seeds < 2:
+        parser.error("--seeds must be at least 2")
     epochs = args.epochs or (2 if args.quick else 5)
     if epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch is reported apart")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
-    data = ["data.download=false", *(QUICK_DATA if args.quick else [])]
+    data = ["data.download=false", *(QUICK_DATA if args.quick else []), *trainer_args(device)]
     cfg = compose_train(data)
     train_images = len(datasets.MNIST(cfg.data.root, train=True, download=False)) - cfg.data.val_size
     steps = -(-train_images // cfg.data.batch_size)
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; measuring on {device}")
     print(f"before: {load()}")
     print(
         f"data: {Path(cfg.data.root).resolve()} ({train_images:,} training images); {MODEL} "
@@ -258,10 +310,11 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="lenet5-bench-") as folder:
         work = Path(folder)
-        a = hand_loop(cfg, epochs)
-        b, startup = framework(data, epochs, work)
-        c = common_pipeline(cfg, epochs)
+        a = hand_loop(cfg, epochs, device)
+        b, fixed = framework(data, epochs, work)
+        c = common_pipeline(cfg, epochs, device)
         fast_seconds, fast_accuracy = fast_recipe(data, work)
+        together, apart = packed(data, seeds, work)
         jobs, basic, joblib = grid(data, args.quick, work)
 
     median = {name: statistics.median(s[1:]) for name, s in (("a", a), ("b", b), ("c", c))}
@@ -272,7 +325,13 @@ def main() -> None:
     print(row("(c) torchvision transforms + DataLoader(2 workers)", c, steps))
     print(f"ratio b/a: {median['b'] / median['a']:.2f}   (target <= 1.10)")
     print(f"ratio c/b: {median['c'] / median['b']:.2f}   (target >= 4)")
-    print(f"train.py start-up, process launch to first training step: {startup:.2f} s")
+    print(f"train.py start-up, process launch to first training step: {fixed['start-up']:.2f} s")
+    total = sum(fixed.values())
+    print(
+        "train.py fixed costs per job: "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in fixed.items())
+        + f"; {total:.2f} s = {total / (total + median['b']):.0%} of a 1-epoch job   (target <= 20%)"
+    )
     print(
         f"experiment=fast: {fast_seconds:.2f} s of training, test accuracy {fast_accuracy:.2%}   "
         f"(targets <= 8 s, >= 99.0%)"
@@ -280,6 +339,10 @@ def main() -> None:
     print(
         f"{jobs}-job grid, 1 epoch each: basic launcher {basic:.1f} s, joblib (n_jobs=2) {joblib:.1f} s, "
         f"speed-up {basic / joblib:.2f}x"
+    )
+    print(
+        f"seeds={seeds}, 1 epoch: one run {together:.1f} s, {seeds} separate runs {apart:.1f} s, "
+        f"ratio {together / apart:.2f}   (targets: CPU <= 0.6 at seeds=4; H100 seeds=8 <= 2x one seed)"
     )
     print(f"after: {load()}")
 

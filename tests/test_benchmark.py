@@ -7,6 +7,8 @@ ROWS = (
     "ratio b/a:",
     "ratio c/b:",
     "train.py start-up",
+    "train.py fixed costs per job:",
+    "seeds=2, 1 epoch: one run",
     "experiment=fast:",
     "2-job grid, 1 epoch each: basic launcher",
     "speed-up",

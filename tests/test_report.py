@@ -58,8 +58,9 @@ def test_groups_by_swept_axes_and_averages_seeds(sweep: Path):
     assert "- swept: model/pooling; seeds: 0, 1, 2" in text
     assert "- fixed: model=classic" in text
     assert "- jobs: 5 (3 finished, 1 failed, 1 unfinished)" in text
-    assert "| avg | 2 | 96.00 ± 1.41 | 4.00 ± 1.41 | 15 | 0 |" in text
-    assert "| max | 1 | 99.00 | 1.00 | 10 | 1 |" in text
+    assert "| avg | 2 | 4.00 ± 1.41 | baseline | 96.00 ± 1.41 | – | 15 | – | 0 |" in text
+    # seed 0 is the only seed both rows finished: a difference without an interval
+    assert "| max | 1 | 1.00 | -2.00 | 99.00 | – | 10 | 1 diverged | 1 |" in text
     assert "- `3` (model/pooling=max seed=1): FloatingPointError: training loss is nan" in text
     assert "## Unfinished jobs\n\n- `4` (model/pooling=max seed=2)" in text
     assert paths["png"].read_bytes()[:4] == b"\x89PNG"
@@ -67,7 +68,8 @@ def test_groups_by_swept_axes_and_averages_seeds(sweep: Path):
 
 def test_writes_elsewhere_with_out(sweep: Path, tmp_path: Path, capsys):
     assert main([str(sweep), "--out", str(tmp_path / "elsewhere")]) == 0
-    assert {p.name for p in (tmp_path / "elsewhere").iterdir()} == {"report.md", "report.csv", "report.png"}
+    written = {p.name for p in (tmp_path / "elsewhere").iterdir()}
+    assert written == {"report.md", "report.csv", "jobs.csv", "report.png", "curves.png"}
     assert "| avg | 2 |" in capsys.readouterr().out
 
 
@@ -77,3 +79,59 @@ def test_bad_folder_is_a_one_line_error(tmp_path: Path, folder: str, capsys):
     assert main([str(tmp_path / folder)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and err.count("\n") == 1
+
+
+def study(tmp_path: Path, results: dict[tuple[str, str, int], tuple[float, float]]) -> Path:
+    """A study sweep: (variant, lr_scale, seed) -> (val acc, test acc)."""
+    sweep = tmp_path / "study"
+    for num, ((variant, scale, seed), (val, test)) in enumerate(results.items()):
+        overrides = [f"variant={variant}", f"lr_scale={scale}", f"seed={seed}"]
+        make_job(sweep, num, overrides, {"val/acc": val, "test/acc": test, "test/error": 1 - test})
+    return sweep
+
+
+def test_learning_rate_is_picked_on_validation_and_the_difference_is_paired(tmp_path: Path):
+    baseline_errors, variant_errors = (0.010, 0.012, 0.011), (0.013, 0.016, 0.012)
+    results = {}
+    for seed in range(3):
+        # The baseline's x2 rate is better on validation but worse on test: x2 must be chosen.
+        results["baseline", "0.5", seed] = (0.980, 1 - baseline_errors[seed] + 0.005)
+        results["baseline", "2", seed] = (0.990, 1 - baseline_errors[seed])
+        results["pooling_max", "0.5", seed] = (0.985, 1 - variant_errors[seed])
+        results["pooling_max", "2", seed] = (0.970, 0.999)
+    paths = write_report(study(tmp_path, results))
+    with paths["csv"].open() as handle:
+        baseline, variant = list(csv.DictReader(handle))
+    assert (baseline["variant"], baseline["lr_scale"], variant["lr_scale"]) == ("baseline", "2", "0.5")
+    assert float(baseline["test_error_mean"]) == pytest.approx(0.011)
+    diffs = [v - b for v, b in zip(variant_errors, baseline_errors, strict=True)]
+    assert float(variant["diff_error_mean"]) == pytest.approx(sum(diffs) / 3)
+    sd = (sum((d - sum(diffs) / 3) ** 2 for d in diffs) / 2) ** 0.5
+    assert float(variant["diff_error_ci95"]) == pytest.approx(4.303 * sd / 3**0.5, rel=1e-3)
+    text = paths["md"].read_text()
+    assert "- lr_scale: per row, the value with the best mean val/acc" in text
+    assert "| pooling_max | 0.5 | 3 | 1.37 ± 0.21 | +0.27 [-0.11, +0.65] |" in text
+    with paths["jobs"].open() as handle:
+        jobs = list(csv.DictReader(handle))
+    assert len(jobs) == 12 and sum(job["chosen"] == "True" for job in jobs) == 6
+
+
+def test_runs_at_chance_are_flagged_listed_and_not_averaged(tmp_path: Path):
+    results = {("baseline", "1", seed): (0.99, 0.99) for seed in range(3)}
+    results |= {("activation_sigmoid", "1", 0): (0.11, 0.1135), ("activation_sigmoid", "1", 1): (0.98, 0.98)}
+    paths = write_report(study(tmp_path, results))
+    text = paths["md"].read_text()
+    assert "| activation_sigmoid | 1 | 2.00 | +1.00 | 98.00 | 98.00 | – | 1 chance | 0 |" in text
+    assert "## Flagged runs (not averaged)" in text
+    assert "(variant=activation_sigmoid seed=0): chance, test acc 11.35%" in text
+
+
+def test_baseline_can_be_named(tmp_path: Path, capsys):
+    results = {(v, "1", seed): (0.99, acc) for v, acc in (("a", 0.99), ("b", 0.98)) for seed in range(2)}
+    sweep = study(tmp_path, results)
+    assert main([str(sweep), "--baseline", "variant=b"]) == 0
+    table = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert table[1].startswith("| b | 2 | 2.00 ± 0.00 | baseline |")
+    assert table[2].startswith("| a | 2 | 1.00 ± 0.00 | -1.00 [-1.00, -1.00] |")
+    assert main([str(sweep), "--baseline", "model/head=rbf"]) == 2
+    assert "model/head is not swept" in capsys.readouterr().err

@@ -115,6 +115,15 @@ def completed_epochs(trainer: L.Trainer, run_dir: Path) -> int:
     return trainer.current_epoch
 
 
+def scaled_lr(cfg: DictConfig) -> float:
+    """``optimizer.lr`` times ``lr_scale``: one knob that means the same for every optimizer, so a
+    study can pick each variant's rate on the hold-out from the same relative candidates."""
+    scale = cfg.get("lr_scale", 1.0)
+    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
+        raise UserError(f"lr_scale={scale!r}: give a positive number (it multiplies optimizer.lr)")
+    return float(cfg.optimizer.lr) * scale
+
+
 def instantiate_all(group: DictConfig | None) -> list[Any]:
     """Instantiate each entry of a callbacks/logger group, skipping the ones set to null."""
     return [instantiate(entry) for entry in (group or {}).values() if entry is not None]
@@ -146,6 +155,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     """Fit, test the best-val checkpoint on the official test set, write metrics.json and the
     pictures (curves, confusion matrix, misclassified digits), also to W&B if it logs."""
+    from lenet5.packed_run import fit_and_test_packed, packed_seeds  # it builds on this module
+
+    if packed_seeds(cfg) > 1:
+        return fit_and_test_packed(cfg)
     run_dir = output_dir()
     seed = choose_seed(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
@@ -160,13 +173,17 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     datamodule = instantiate(cfg.data)
     module = LeNet5Module(
         model=OmegaConf.to_container(cfg.model, resolve=True),
-        optimizer=instantiate(cfg.optimizer),
+        optimizer=instantiate(cfg.optimizer, lr=scaled_lr(cfg)),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
     )
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    if not datamodule.has_validation:
+        # The paper's set-up: nothing held out, so nothing to monitor; the last weights are tested.
+        callbacks = [c for c in callbacks if getattr(c, "monitor", None) is None]
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         default_root_dir=str(run_dir),
-        callbacks=[*instantiate_all(cfg.get("callbacks")), EpochHistory(run_dir / HISTORY)],
+        callbacks=[*callbacks, EpochHistory(run_dir / HISTORY)],
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],
         **trainer_settings(cfg),
@@ -181,10 +198,14 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     train_seconds = time.perf_counter() - started
 
     # Validate and test the same weights: the best-val checkpoint (else the final ones).
-    best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
+    # A checkpoint callback that monitors nothing (last.ckpt alone) picks nothing: the final weights.
+    chosen_by = trainer.checkpoint_callback
+    best = chosen_by.best_model_path if chosen_by is not None and chosen_by.monitor else ""
     evaluate = {"datamodule": datamodule, "ckpt_path": best or None, "verbose": False}
-    continue_csv_header(trainer)
-    validated = trainer.validate(module, **evaluate)[0]
+    validated = {}
+    if datamodule.has_validation:
+        continue_csv_header(trainer)
+        validated = trainer.validate(module, **evaluate)[0]
     continue_csv_header(trainer)
     tested = trainer.test(module, **evaluate)[0]
 

@@ -58,3 +58,36 @@ class TensorBatches:
             if self.transform is not None:
                 images = self.transform(images)
             yield images, self.labels[batch]
+
+
+class PackedBatches:
+    """The batches of K runs at once for ``seeds=K``: run k walks its own permutation (the one a
+    single run with its seed walks), and step i stacks the K i-th batches into (K, B, ...).
+
+    Every permutation has the same length, so the K batches of a step always have the same size
+    (the ragged last batch included)."""
+
+    def __init__(
+        self,
+        images: torch.Tensor,
+        labels: torch.Tensor,
+        batch_size: int,
+        shuffle_seeds: list[Callable[[], int]],
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ):
+        self.runs = [TensorBatches(images, labels, batch_size, seed) for seed in shuffle_seeds]
+        self.images, self.labels = images, labels
+        self.batch_size = batch_size
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.runs[0])
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        indices = torch.stack([run._indices() for run in self.runs])  # (K, N)
+        for start in range(0, indices.shape[1], self.batch_size):
+            batch = indices[:, start : start + self.batch_size]
+            images = self.images[batch]  # (K, B, 1, 32, 32)
+            if self.transform is not None:
+                images = self.transform(images.flatten(0, 1)).view_as(images)
+            yield images, self.labels[batch]

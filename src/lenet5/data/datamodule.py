@@ -46,10 +46,15 @@ class MNISTDataModule(L.LightningDataModule):
         for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
             if value < 1:
                 raise UserError(f"data.{key}={value} must be a positive integer")
-        if val_size < 1:
-            raise UserError(f"data.val_size={val_size}: the hold-out needs at least 1 image")
+        if val_size < 0:
+            raise UserError(f"data.val_size={val_size}: give 0 (no hold-out) or a positive number of images")
         self.save_hyperparameters()
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def has_validation(self) -> bool:
+        """False for the paper's set-up: all training images trained on, no hold-out to validate."""
+        return self.hparams.val_size > 0
 
     def prepare_data(self) -> None:
         ensure_downloaded(self.hparams.dataset, self.hparams.root, self.hparams.download)
@@ -63,7 +68,7 @@ class MNISTDataModule(L.LightningDataModule):
         if val_size >= len(labels):
             raise UserError(
                 f"data.val_size={val_size} leaves no training images: the {name} training set "
-                f"has {len(labels)}; choose 1 <= data.val_size < {len(labels)}"
+                f"has {len(labels)}; choose 0 <= data.val_size < {len(labels)}"
             )
         order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(self.hparams.split_seed))
         val, train = order[:val_size], order[val_size:]
@@ -99,7 +104,9 @@ class MNISTDataModule(L.LightningDataModule):
             transform=AUGMENTATIONS[self.hparams.augment],
         )
 
-    def val_dataloader(self) -> TensorBatches:
+    def val_dataloader(self) -> TensorBatches | list:
+        if not self.has_validation:
+            return []  # Lightning skips validation when there is no loader
         return TensorBatches(*self._split("val"), batch_size=self.hparams.eval_batch_size)
 
     def test_dataloader(self) -> TensorBatches:

@@ -10,7 +10,6 @@ folder. Failed and unfinished jobs are listed, never averaged in.
 import argparse
 import csv
 import json
-import statistics
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,9 +18,12 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from lenet5.errors import UserError
+from lenet5.results.report_figures import plot_curves, plot_errors
+from lenet5.results.study_table import Row, build_rows, flag
 from lenet5.sweep import FAILURE_FILE, METRICS_FILE, failed, job_dirs
 
 REPLICATE_AXIS = "seed"
+TUNE_AXIS = "lr_scale"  # swept candidates of which each row keeps its best on val/acc
 STATUSES = ("finished", "failed", "unfinished")
 
 
@@ -32,26 +34,6 @@ class Job:
     status: str
     metrics: dict[str, Any] = field(default_factory=dict)
     error: str = ""
-
-
-@dataclass
-class Row:
-    variant: tuple[str, ...]
-    jobs: list[Job]
-
-    @property
-    def finished(self) -> list[Job]:
-        return [job for job in self.jobs if job.status == "finished"]
-
-    def values(self, key: str) -> list[float]:
-        return [float(job.metrics[key]) for job in self.finished if key in job.metrics]
-
-    def stats(self, key: str) -> tuple[float | None, float | None]:
-        """(mean, sample std); None where there are too few values."""
-        values = self.values(key)
-        mean = statistics.fmean(values) if values else None
-        std = statistics.stdev(values) if len(values) > 1 else None
-        return mean, std
 
 
 def parse_overrides(lines: list[str]) -> dict[str, str]:
@@ -76,10 +58,26 @@ def load_job(path: Path) -> Job:
     return Job(path, overrides, "unfinished")
 
 
+def per_seed_jobs(job: Job) -> list[Job]:
+    """A ``seeds=K`` job trained K seeds together: it counts as K runs, one per seed, each with
+    its own metrics and an equal share of the job's training time."""
+    per_seed = job.metrics.get("per_seed")
+    if job.status != "finished" or not per_seed:
+        return [job]
+    shared = {key: job.metrics[key] for key in ("epochs", "train_seconds") if key in job.metrics}
+    if "train_seconds" in shared:
+        shared["train_seconds"] /= len(per_seed)
+    overrides = {key: value for key, value in job.overrides.items() if key != "seeds"}
+    return [
+        Job(job.path, {**overrides, REPLICATE_AXIS: str(entry["seed"])}, "finished", {**shared, **entry})
+        for entry in per_seed
+    ]
+
+
 def load_jobs(sweep_dir: Path) -> list[Job]:
     if not sweep_dir.is_dir():
         raise UserError(f"{sweep_dir}: no such folder; give a multirun folder (outputs/multirun/...)")
-    jobs = [load_job(path) for path in job_dirs(sweep_dir)]
+    jobs = [run for path in job_dirs(sweep_dir) for run in per_seed_jobs(load_job(path))]
     if not jobs:
         raise UserError(
             f"{sweep_dir} holds no job folders (none has .hydra/config.yaml); give the folder "
@@ -101,31 +99,39 @@ def swept_axes(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
     return axes, fixed
 
 
-def group(jobs: list[Job], axes: list[str]) -> list[Row]:
-    """One row per variant (the values of the non-seed axes), in order of first appearance."""
-    rows: dict[tuple[str, ...], Row] = {}
-    for job in jobs:
-        variant = tuple(job.overrides.get(axis, "") for axis in axes)
-        rows.setdefault(variant, Row(variant, [])).jobs.append(job)
-    return list(rows.values())
-
-
 def percent(mean: float | None, std: float | None) -> str:
     if mean is None:
         return "–"
     return f"{100 * mean:.2f}" + (f" ± {100 * std:.2f}" if std is not None else "")
 
 
+def difference(row: Row) -> str:
+    if row.difference is None:
+        return "–"  # no seed shared with the baseline
+    mean, half, n = row.difference
+    interval = f" [{100 * (mean - half):+.2f}, {100 * (mean + half):+.2f}]" if n > 1 else ""
+    return f"{100 * mean:+.2f}{interval}"
+
+
 def relative(job: Job, sweep_dir: Path) -> str:
     return str(job.path.relative_to(sweep_dir)) or "."
 
 
+def describe(job: Job, axes: list[str]) -> str:
+    return " ".join(f"{axis}={job.overrides.get(axis, '')}" for axis in axes)
+
+
 def markdown(
-    sweep_dir: Path, jobs: list[Job], axes: list[str], fixed: dict[str, str], rows: list[Row]
+    sweep_dir: Path,
+    jobs: list[Job],
+    axes: list[str],
+    fixed: dict[str, str],
+    rows: list[Row],
+    tune: str | None,
 ) -> str:
     counts = {status: sum(job.status == status for job in jobs) for status in STATUSES}
     epochs = sorted({job.metrics.get("epochs") for job in jobs if job.status == "finished"} - {None})
-    variant_axes = [axis for axis in axes if axis != REPLICATE_AXIS]
+    variant_axes = [axis for axis in axes if axis not in (REPLICATE_AXIS, tune)]
     seeds = list(
         dict.fromkeys(job.overrides[REPLICATE_AXIS] for job in jobs if REPLICATE_AXIS in job.overrides)
     )
@@ -136,105 +142,173 @@ def markdown(
         f"- fixed: {' '.join(f'{k}={v}' for k, v in fixed.items()) or 'defaults only'}",
         f"- epochs: {', '.join(map(str, epochs)) or '–'}",
         f"- jobs: {len(jobs)} ({', '.join(f'{counts[s]} {s}' for s in STATUSES)})",
+    ]
+    if tune:
+        lines.append(
+            f"- {tune}: per row, the value with the best mean val/acc (chosen on the hold-out, not on test)"
+        )
+    lines += [
         "",
-        "Test accuracy and error in %, mean ± std over the finished seeds; n = finished jobs.",
+        "Test error in %, mean ± std over the counted seeds (n); Δ: the row's test error minus the "
+        "baseline's (the first row), in percentage points, mean over the seeds both share and its "
+        "95% interval (Student's t). Runs that diverged or stayed at chance (test acc <= 20%) are "
+        "flagged and kept out of the means.",
         "",
     ]
-    header = [*variant_axes, "n", "test acc %", "test error %", "train s", "failed"]
+    header = [
+        *variant_axes,
+        *([tune] if tune else []),
+        "n",
+        "test error %",
+        "Δ error (95% CI)",
+        "test acc %",
+        "val acc %",
+        "train s",
+        "flagged",
+        "failed",
+    ]
     lines += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         seconds, _ = row.stats("train_seconds")
         cells = [
             *row.variant,
-            str(len(row.finished)),
-            percent(*row.stats("test/acc")),
+            *([row.tuned] if tune else []),
+            str(len(row.counted)),
             percent(*row.stats("test/error")),
+            difference(row) if row is not rows[0] else "baseline",
+            percent(*row.stats("test/acc")),
+            percent(*row.stats("val/acc")),
             f"{seconds:.0f}" if seconds is not None else "–",
-            str(sum(job.status == "failed" for job in row.jobs)),
+            row.flag_counts() or "–",
+            str(sum(job.status == "failed" for job in row.chosen)),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    flagged = [job for row in rows for job in row.flagged if job.status == "finished"]
+    if flagged:
+        lines += ["", "## Flagged runs (not averaged)", ""]
+        lines += [
+            f"- `{relative(j, sweep_dir)}` ({describe(j, axes)}): {flag(j)}, test acc "
+            f"{100 * float(j.metrics.get('test/acc', float('nan'))):.2f}%"
+            for j in flagged
+        ]
     for status, title in (("failed", "Failed jobs"), ("unfinished", "Unfinished jobs")):
         listed = [job for job in jobs if job.status == status]
         if listed:
             lines += ["", f"## {title}", ""]
             for job in listed:
-                overrides = " ".join(f"{axis}={job.overrides.get(axis, '')}" for axis in axes)
                 note = f": {job.error}" if job.error else ""
-                lines.append(f"- `{relative(job, sweep_dir)}` ({overrides}){note}")
+                lines.append(f"- `{relative(job, sweep_dir)}` ({describe(job, axes)}){note}")
     return "\n".join(lines) + "\n"
 
 
-def write_csv(path: Path, axes: list[str], rows: list[Row]) -> None:
-    variant_axes = [axis for axis in axes if axis != REPLICATE_AXIS]
+def write_csv(path: Path, variant_axes: list[str], rows: list[Row], tune: str | None) -> None:
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(
             [
                 *variant_axes,
+                *([tune] if tune else []),
                 "n",
                 "failed",
+                "flagged",
                 "test_acc_mean",
                 "test_acc_std",
                 "test_error_mean",
                 "test_error_std",
+                "diff_error_mean",
+                "diff_error_ci95",
+                "val_acc_mean",
                 "train_seconds_mean",
             ]
         )
         for row in rows:
             acc, error, seconds = row.stats("test/acc"), row.stats("test/error"), row.stats("train_seconds")
-            writer.writerow([
-                *row.variant, len(row.finished), sum(job.status == "failed" for job in row.jobs),
-                *acc, *error, seconds[0],
-            ])  # fmt: skip
+            diff = row.difference or ("", "", 0)
+            writer.writerow(
+                [
+                    *row.variant,
+                    *([row.tuned] if tune else []),
+                    len(row.counted),
+                    sum(job.status == "failed" for job in row.chosen),
+                    row.flag_counts(),
+                    *acc,
+                    *error,
+                    diff[0],
+                    diff[1],
+                    row.stats("val/acc")[0],
+                    seconds[0],
+                ]
+            )
 
 
-def plot(path: Path, axes: list[str], rows: list[Row]) -> None:
-    """Test error per variant: every seed as a dot, the mean +- std as a bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    shown = [row for row in rows if row.finished]
-    labels = [", ".join(row.variant) or "all jobs" for row in shown]
-    figure, ax = plt.subplots(figsize=(7, 1.2 + 0.35 * len(shown)))
-    for y, row in enumerate(shown):
-        errors = [100 * e for e in row.values("test/error")]
-        mean, std = row.stats("test/error")
-        ax.errorbar(100 * mean, y, xerr=100 * (std or 0), fmt="s", color="black", capsize=3)
-        ax.scatter(errors, [y] * len(errors), color="tab:blue", alpha=0.6, s=18, zorder=3)
-    ax.set_yticks(range(len(shown)), labels)
-    ax.invert_yaxis()
-    ax.set_xlabel("test error % (dots: seeds; square and bar: mean ± std)")
-    ax.set_title(" x ".join(a for a in axes if a != REPLICATE_AXIS) or "sweep")
-    ax.grid(axis="x", alpha=0.3)
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    plt.close(figure)
+def write_jobs_csv(path: Path, jobs: list[Job], axes: list[str], rows: list[Row], sweep_dir: Path) -> None:
+    """Every job, chosen or not: the raw numbers behind the table."""
+    chosen = {id(job) for row in rows for job in row.chosen}
+    keys = ("val/acc", "test/acc", "test/error", "epochs", "train_seconds")
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["job", *axes, "status", "flag", "chosen", *keys])
+        for job in jobs:
+            writer.writerow(
+                [
+                    relative(job, sweep_dir),
+                    *(job.overrides.get(a, "") for a in axes),
+                    job.status,
+                    flag(job),
+                    id(job) in chosen,
+                    *(job.metrics.get(k, "") for k in keys),
+                ]
+            )
 
 
-def write_report(sweep_dir: Path, out_dir: Path | None = None) -> dict[str, Path]:
-    """Read the sweep, write report.md, report.csv and report.png; returns their paths."""
+def write_report(
+    sweep_dir: Path, out_dir: Path | None = None, tune: str | None = TUNE_AXIS, baseline: str | None = None
+) -> dict[str, Path]:
+    """Read the sweep, write report.md, report.csv, jobs.csv, report.png and curves.png."""
     sweep_dir = Path(sweep_dir)
     out_dir = Path(out_dir or sweep_dir)
     jobs = load_jobs(sweep_dir)
     axes, fixed = swept_axes(jobs)
-    rows = group(jobs, [axis for axis in axes if axis != REPLICATE_AXIS])
+    tune = tune if tune in axes else None
+    variant_axes = [axis for axis in axes if axis not in (REPLICATE_AXIS, tune)]
+    base = parse_baseline(baseline, variant_axes) if baseline else None
+    rows = build_rows(jobs, variant_axes, tune, base)
+    if base is not None:  # the baseline first: it is the row every difference refers to
+        rows.sort(key=lambda row: row.variant != base)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"md": out_dir / "report.md", "csv": out_dir / "report.csv", "png": out_dir / "report.png"}
-    paths["md"].write_text(markdown(sweep_dir, jobs, axes, fixed, rows))
-    write_csv(paths["csv"], axes, rows)
-    plot(paths["png"], axes, rows)
+    names = {"md": "report.md", "csv": "report.csv", "jobs": "jobs.csv", "png": "report.png"}
+    paths = {key: out_dir / name for key, name in {**names, "curves": "curves.png"}.items()}
+    paths["md"].write_text(markdown(sweep_dir, jobs, axes, fixed, rows, tune))
+    write_csv(paths["csv"], variant_axes, rows, tune)
+    write_jobs_csv(paths["jobs"], jobs, axes, rows, sweep_dir)
+    plot_errors(paths["png"], variant_axes, rows)
+    plot_curves(paths["curves"], rows)
     return paths
+
+
+def parse_baseline(text: str, variant_axes: list[str]) -> tuple[str, ...]:
+    given = parse_overrides(text.split())
+    unknown = sorted(set(given) - set(variant_axes))
+    if unknown:
+        raise UserError(
+            f"--baseline {text!r}: {', '.join(unknown)} is not swept; swept: {', '.join(variant_axes)}"
+        )
+    return tuple(given.get(axis, "") for axis in variant_axes)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lenet5.report", description=__doc__.split("\n")[0])
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. outputs/multirun/<date>/<time>")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: the sweep folder)")
+    parser.add_argument(
+        "--tune", default=TUNE_AXIS, help=f"the axis picked per row on val/acc (default {TUNE_AXIS})"
+    )
+    parser.add_argument(
+        "--baseline", default=None, help="the reference row, e.g. 'variant=baseline' (default: first row)"
+    )
     args = parser.parse_args(argv)
     try:
-        paths = write_report(args.sweep_dir, args.out)
+        paths = write_report(args.sweep_dir, args.out, args.tune, args.baseline)
     except UserError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

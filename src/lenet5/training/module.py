@@ -15,6 +15,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lenet5.models import LeNet5, build_model
+from lenet5.training.sdlm import SDLMCurvature
 
 NUM_CLASSES = 10
 
@@ -119,6 +120,13 @@ class LeNet5Module(L.LightningModule):
             return
         epoch = getattr(self, "weights_epoch", None)
         self.log("epoch", float(max(self.current_epoch - 1, 0) if epoch is None else epoch))
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # SDLM's curvature is re-estimated before each pass; for other optimizers it does nothing.
+        # (validate and test after fit find it already there.)
+        if any(isinstance(callback, SDLMCurvature) for callback in self.trainer.callbacks):
+            return []
+        return [SDLMCurvature()]
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
