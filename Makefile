@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 LENET5_DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),data)
 export LENET5_DATA_DIR
 
-.PHONY: install train test lint bench study clean
+.PHONY: install train test lint bench study clean wheel
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,9 @@ test: install  ## the whole suite, slow real-data tests included; narrow it with
 bench: install  ## seconds per epoch: hand loop vs train.py vs per-sample transforms (ARGS=--quick)
 	$(PY) benchmarks/speed.py $(ARGS)
 
+wheel: install  ## dist/lenet5-*.whl: configs inside, console scripts lenet5-train, lenet5-summary, ...
+	$(PY) -m pip wheel --no-deps --no-build-isolation --quiet -w dist .
+
 # The paper reproduced and the ablation study (docs/results.md): hours of CPU, results under
 # outputs/study/<table>/ with report.md beside each. A failed job is recorded and the rest go on.
 REPRODUCTION := paper paper_distortions classic_best
@@ -42,5 +45,5 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache wandb src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache wandb src/*.egg-info build dist
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

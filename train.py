@@ -1,50 +1,9 @@
-"""Train a LeNet-5 variant: ``python train.py model=classic`` (see conf/train.yaml)."""
+"""Train a LeNet-5 variant: ``python train.py model=classic`` (see src/lenet5/conf/train.yaml).
 
-import logging
-import sys
+The repo's entry point; installed, the same command is ``lenet5-train`` or ``python -m lenet5.train``.
+"""
 
-import hydra
-from hydra.errors import InstantiationException
-from omegaconf import DictConfig
-
-from lenet5.config import CONFIG_DIR
-from lenet5.errors import UserError
-from lenet5.run import train
-from lenet5.sweep import in_multirun, limit_threads, record_failure, stop_after_signal
-from lenet5.training.resume import resume_guard
-from lenet5.training.signals import RunInterrupted
-
-log = logging.getLogger(__name__)
-
-
-@hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
-def main(cfg: DictConfig) -> float | None:
-    """A failing job of a multirun is recorded in its folder (failure.json) and returns None,
-    so the sweep goes on; a single run fails loudly (exit status 2 for a UserError)."""
-    limit_threads()
-    try:
-        metrics = train(cfg)
-    except RunInterrupted as interrupted:
-        stop_after_signal(interrupted)
-    except Exception as raised:
-        # Hydra wraps what a config's target raises; a UserError inside still gets one line.
-        wrapped = isinstance(raised, InstantiationException) and isinstance(raised.__cause__, UserError)
-        error = raised.__cause__ if wrapped else raised
-        if in_multirun():
-            path = record_failure(cfg, error)
-            log.error("job failed: %s: %s (recorded in %s)", type(error).__name__, error, path)
-            return None
-        if isinstance(error, UserError):
-            print(f"error: {error}", file=sys.stderr)
-            sys.exit(2)
-        record_failure(cfg, error)
-        if isinstance(error, FloatingPointError):  # a diverged loss: the advice, not a traceback
-            print(f"error: FloatingPointError: {error}", file=sys.stderr)
-            sys.exit(1)
-        raise
-    return metrics.get(cfg.optimized_metric)
-
+from lenet5.train import cli
 
 if __name__ == "__main__":
-    with resume_guard(sys.argv[1:]):
-        main()
+    cli()

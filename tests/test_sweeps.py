@@ -106,6 +106,7 @@ def test_submitit_local_runs_jobs_within_its_cap(multirun):
     assert "0 of 2 jobs failed" in process.stderr
     assert all((sweep / str(job) / "metrics.json").is_file() for job in range(2))
     assert (sweep / ".submitit").is_dir()
+    assert not (sweep / ".submitit" / "%j").exists()  # no empty folder named after the pattern
     # array_parallelism=1: the second job starts after the first has ended.
     assert log_span(sweep / "1")[0] >= log_span(sweep / "0")[1]
 
@@ -114,6 +115,7 @@ def test_optuna_search_reports_best_value(multirun):
     process, sweep = multirun("hparams_search=mnist_optuna", "hydra.sweeper.n_trials=3")
     assert process.returncode == 0, process.stderr[-3000:]
     assert "0 of 3 jobs failed" in process.stderr
+    assert "setup plugin" not in process.stdout + process.stderr  # alembic's import chatter
     results = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
     # QUICK's data.batch_size=50, given on the command line, takes that axis out of the search.
     assert set(results["best_params"]) == {"optimizer.lr", "optimizer.weight_decay"}

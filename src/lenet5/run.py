@@ -26,15 +26,27 @@ from rich.tree import Tree
 
 from lenet5.atomic import write_whole
 from lenet5.errors import UserError
-from lenet5.results.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_test_split, write_pictures
-from lenet5.results.wandb_logging import finish_wandb, log_test_results
+from lenet5.results.console import checkpoint_epoch, report_results, route_library_logs
+from lenet5.results.plots import (
+    HISTORY,
+    MISCLASSIFIED,
+    EpochHistory,
+    log_to_tensorboard,
+    predict_test_split,
+    write_pictures,
+)
+from lenet5.results.wandb_logging import finish_wandb, log_test_results, summarize_wandb
 from lenet5.serving.checkpoints import class_names, load_checkpoint
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
 from lenet5.training.divergence import StopOnDivergence
 from lenet5.training.module import LeNet5Module
+<<<<<<< HEAD
 from lenet5.training.resume import ExtendSchedules, check_resumable, keep_csv_history
 from lenet5.training.signals import StopOnSignal
 from lenet5.validation import check_train_config
+=======
+from lenet5.training.setup import configure_torch, trainer_settings
+>>>>>>> issue-14
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
@@ -158,6 +170,8 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     seed = choose_seed(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
     print_config(cfg)
+    route_library_logs()
+    configure_torch(cfg)
     if rank_zero_only.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_whole(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -185,6 +199,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
         ],
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],
+        **trainer_settings(cfg),
     )
     if ckpt_path is not None:
         check_resumable(ckpt_path, module, cfg.trainer.max_epochs)
@@ -210,22 +225,24 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     continue_csv_header(trainer)
     tested = trainer.test(module, **evaluate)[0]
 
-    metrics = {k: float(v) for k, v in {**validated, **tested}.items()}
+    metrics = {k: float(v) for k, v in {**validated, **tested}.items() if k != "epoch"}
     if trainer.is_global_zero:
-        write_json(
-            run_dir / "metrics.json",
-            {
-                **metrics,
-                "seed": seed,
-                "epochs": completed_epochs(trainer, run_dir),
-                "train_seconds": round(train_seconds, 2),
-                "best_checkpoint": best,
-                "parameters": module.model.parameter_count(),
-            },
-        )
+        summary = {
+            **metrics,
+            "seed": seed,
+            "epochs": completed_epochs(trainer, run_dir),
+            "best_epoch": checkpoint_epoch(best),
+            "train_seconds": round(train_seconds, 2),
+            "best_checkpoint": best,
+            "parameters": module.model.parameter_count(),
+        }
+        write_json(run_dir / "metrics.json", summary)
         # One pass of the tested weights over the test split, shared by the PNGs and W&B.
         outcome = predict_test_split((load_checkpoint(best).module if best else module).model, datamodule)
         names = class_names(cfg.data.dataset)
-        write_pictures(run_dir, outcome, names, run_dir / HISTORY)
+        pictures = write_pictures(run_dir, outcome, names, run_dir / HISTORY)
+        log_to_tensorboard(trainer.loggers, pictures, metrics.get(cfg.optimized_metric), trainer.global_step)
         log_test_results(trainer.loggers, outcome, names, run_dir / MISCLASSIFIED)
+        summarize_wandb(trainer.loggers, summary)
+        report_results(summary, run_dir)
     return metrics

@@ -54,9 +54,10 @@ def test_codes_do_not_change_under_backprop():
     torch.testing.assert_close(model.output.codes, before, atol=0, rtol=0)
 
 
-def test_rbf_output_is_squared_euclidean_distance(rbf, codes):
+def test_rbf_penalty_is_squared_euclidean_distance_and_output_its_negative(rbf, codes):
     x = torch.empty(5, 84).uniform_(-1.7, 1.7)
-    torch.testing.assert_close(rbf(x), torch.cdist(x, codes) ** 2, atol=1e-3, rtol=1e-5)
+    torch.testing.assert_close(rbf.penalties(x), torch.cdist(x, codes) ** 2, atol=1e-3, rtol=1e-5)
+    torch.testing.assert_close(rbf(x), -rbf.penalties(x))
 
 
 def test_rbf_predicts_the_nearest_code(rbf, codes):
@@ -69,6 +70,8 @@ def test_rbf_predicts_the_nearest_code(rbf, codes):
     # Smallest penalty wins, also for points far from every code.
     far = torch.empty(50, 84).uniform_(-1.7, 1.7)
     assert torch.equal(rbf.predict(rbf(far)), torch.cdist(far, codes).argmin(dim=1))
+    # Larger output = more likely, as for the linear head.
+    assert torch.equal(rbf.predict(rbf(far)), rbf(far).argmax(dim=1))
 
 
 def test_rbf_probabilities_favour_the_smallest_penalty(rbf, codes):
@@ -79,11 +82,11 @@ def test_rbf_probabilities_favour_the_smallest_penalty(rbf, codes):
 
 def test_map_loss_is_lower_for_the_right_class(rbf, codes):
     x = codes + 0.1 * torch.randn_like(codes)
-    penalties = rbf(x)
+    scores = rbf(x)
     for k in range(10):
-        right = rbf.loss(penalties[k : k + 1], torch.tensor([k]))
+        right = rbf.loss(scores[k : k + 1], torch.tensor([k]))
         for wrong in set(range(10)) - {k}:
-            assert right < rbf.loss(penalties[k : k + 1], torch.tensor([wrong]))
+            assert right < rbf.loss(scores[k : k + 1], torch.tensor([wrong]))
 
 
 @pytest.mark.parametrize("j", [0.5, 2.0, 10.0])
@@ -104,13 +107,13 @@ def test_map_loss_matches_the_papers_formula(j):
         )
         / 2
     )
-    assert head.loss(y, target).item() == pytest.approx(expected, rel=1e-12)
+    assert head.loss(-y, target).item() == pytest.approx(expected, rel=1e-12)
 
 
 def test_map_loss_is_finite_for_huge_penalties(rbf):
     y = torch.full((2, 10), 1e4)
     y[0, 3] = 0.0
-    loss = rbf.loss(y, torch.tensor([3, 5]))
+    loss = rbf.loss(-y, torch.tensor([3, 5]))
     assert torch.isfinite(loss)
 
 

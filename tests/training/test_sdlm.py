@@ -93,8 +93,8 @@ def test_rbf_head_curvature_is_its_gauss_newton_diagonal() -> None:
     model = LeNet5()
     x = torch.rand(1, 84) * 2 - 1
     label = torch.tensor([4])
-    penalties = model.output(x)
-    jac = jacrev(model.output)(x)[0, :, 0, :]  # dy_i/dx_j
+    penalties = model.output.penalties(x)  # the head outputs -penalties
+    jac = jacrev(model.output.penalties)(x)[0, :, 0, :]  # dy_i/dx_j
     p = torch.cat([torch.tensor([[-model.output.j]]), -penalties], dim=1).softmax(dim=1)[0, 1:]
     expected = 2.0 + (jac.square() * (p * (1 - p))[:, None]).sum(dim=0)
     torch.testing.assert_close(head_curvature(model.output, x, label, {})[0], expected)

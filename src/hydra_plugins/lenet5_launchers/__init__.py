@@ -16,6 +16,9 @@ from hydra_plugins.hydra_submitit_launcher.submitit_launcher import LocalLaunche
 class CappedLocalQueueConf(LocalQueueConf):
     _target_: str = "hydra_plugins.lenet5_launchers.CappedLocalLauncher"
     array_parallelism: int = 2
+    # The plugin's default ends in /%j, which leaves an empty folder literally named %j; the
+    # logs' own names (<job id>_<task>_log.out) already tell the jobs apart.
+    submitit_folder: str = "${hydra.sweep.dir}/.submitit"
 
 
 class CappedLocalLauncher(LocalLauncher):

@@ -111,3 +111,7 @@ class MNISTDataModule(L.LightningDataModule):
 
     def test_dataloader(self) -> TensorBatches:
         return TensorBatches(*self._split("test"), batch_size=self.hparams.eval_batch_size)
+
+    def predict_dataloader(self) -> TensorBatches:
+        """``trainer.predict(module, datamodule=...)``: the official test images."""
+        return self.test_dataloader()

@@ -2,8 +2,12 @@
 asks which head it has.
 
 ``rbf`` is the paper's: ten Euclidean RBF units whose parameter vectors are fixed +1/-1
-codes drawn from stylised 7x12 bitmaps of the digits; the output is a penalty per class
-(smaller is better) and the loss is the paper's MAP criterion.
+codes drawn from stylised 7x12 bitmaps of the digits, a penalty per class (smaller is better),
+and the paper's MAP criterion as the loss.
+
+Every head outputs scores where larger means more likely, as any PyTorch or Lightning user reads
+a classifier's output (argmax, softmax, top-k): for ``rbf`` that is minus the penalties, which
+``RBFHead.penalties`` (or ``-output``) still gives.
 """
 
 import torch
@@ -63,7 +67,8 @@ class LinearHead(nn.Module):
 
 
 class RBFHead(nn.Module):
-    """Penalties y_i = sum_j (x_j - w_ij)^2 against fixed digit codes; the class is the nearest code.
+    """Penalties y_i = sum_j (x_j - w_ij)^2 against fixed digit codes; the class is the nearest
+    code. ``forward`` returns the scores -y_i (larger = more likely).
 
     ``j`` is the MAP criterion's constant: the loss stops pushing a wrong class's penalty up
     once exp(-y_i) is small next to exp(-j). The paper does not give its value.
@@ -76,20 +81,25 @@ class RBFHead(nn.Module):
         self.j = float(j)
         self.register_buffer("codes", digit_codes())
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def penalties(self, x: torch.Tensor) -> torch.Tensor:
+        """The paper's RBF outputs: squared distances of the F6 outputs to each class's code."""
         return (x.unsqueeze(1) - self.codes).pow(2).sum(dim=2)
 
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return -self.penalties(x)
+
     def loss(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        right = output.gather(1, target.unsqueeze(1)).squeeze(1)
+        """MAP: the right class's penalty plus log(e^-j + sum_i e^-y_i), from the scores -y."""
+        right = -output.gather(1, target.unsqueeze(1)).squeeze(1)
         constant = output.new_full((output.shape[0], 1), -self.j)
-        competition = torch.logsumexp(torch.cat([constant, -output], dim=1), dim=1)
+        competition = torch.logsumexp(torch.cat([constant, output], dim=1), dim=1)
         return (right + competition).mean()
 
     def predict(self, output: torch.Tensor) -> torch.Tensor:
-        return output.argmin(dim=1)
+        return output.argmax(dim=1)
 
     def probabilities(self, output: torch.Tensor) -> torch.Tensor:
-        return (-output).softmax(dim=1)
+        return output.softmax(dim=1)
 
     def parameter_count(self) -> int:
         return 0

@@ -17,8 +17,8 @@ class LeNet5(nn.Module):
     """Input: (N, 1, 32, 32) images in [0, 1] with ink = 1.
 
     Layers, named as in the paper: normalize -> C1 -> S2 -> C3 -> S4 -> C5 -> F6 -> output.
-    The output is the head's (logits for ``linear``, penalties for ``rbf``); use
-    ``loss``, ``predict`` and ``probabilities`` rather than interpreting it.
+    The output is the head's scores, larger = more likely (logits for ``linear``, minus the
+    penalties for ``rbf``); ``loss``, ``predict`` and ``probabilities`` apply the head's rules.
     """
 
     LAYERS = ("c1", "s2", "c3", "s4", "c5", "f6", "output")

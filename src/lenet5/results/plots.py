@@ -191,3 +191,21 @@ def write_pictures(folder: Path, outcome: Outcome, names: list[str], history: Pa
         paths.append(folder / CURVES)
         plot_curves(history, paths[-1], outcome.accuracy)
     return paths
+
+
+def log_to_tensorboard(loggers: list, pictures: list[Path], optimized: float | None, step: int) -> None:
+    """For each TensorBoard logger: ``hp_metric`` set to the optimized metric (its HParams tab
+    otherwise shows Lightning's placeholder -1) and the run's pictures under ``pictures/``."""
+    from lightning.pytorch.loggers import TensorBoardLogger
+    from PIL import Image
+
+    for logger in loggers:
+        if not isinstance(logger, TensorBoardLogger):
+            continue
+        if optimized is not None:
+            logger.log_metrics({"hp_metric": optimized}, step=step)
+        for path in pictures:
+            with Image.open(path) as image:
+                pixels = np.asarray(image.convert("RGB"))
+            logger.experiment.add_image(f"pictures/{path.stem}", pixels, step, dataformats="HWC")
+        logger.experiment.flush()

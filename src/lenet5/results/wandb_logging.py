@@ -1,6 +1,8 @@
-"""Weights & Biases for ``logger=wandb``: never a login prompt, one run per job, the config as
-flat dotted keys, and the test results as a confusion matrix, a per-class table and the grid
-of misclassified digits.
+"""Weights & Biases for ``logger=wandb``: never a login prompt, one W&B run per training run
+(resumes included: its id is kept in ``<run>/wandb/run_id``), a short name from the swept
+values, the config once as flat dotted keys, everything (artifact staging too) inside the run
+folder, and the test results as summary values, a confusion matrix, a per-class table and the
+grid of misclassified digits.
 
 wandb is imported only when a run is actually logged, so other loggers pay nothing for it.
 """
@@ -8,12 +10,15 @@ wandb is imported only when a run is actually logged, so other loggers pay nothi
 import logging
 import netrc
 import os
+import random
+import string
 import sys
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
 from lightning.fabric.utilities.logger import (
     _convert_json_serializable,
@@ -51,14 +56,61 @@ def choose_mode(mode: str | None) -> str | None:
     return "offline"
 
 
+RUN_ID = "run_id"
+NAME_LENGTH = 64
+# Overrides that say where or how a run is kept, not what it is.
+UNNAMED = ("hydra", "logger", "callbacks", "ckpt_path", "data.root", "data.download")
+
+
+def swept_keys(hydra: Any) -> set[str]:
+    """Keys the sweep varies: the sweeper's ``params`` and the command line's sweep overrides
+    (``a=1,2``, ``range(...)``, ``choice(...)``), when this process holds that command line."""
+    keys = set((hydra.sweeper.get("params") or {}).keys())
+    try:
+        arguments = [a for a in sys.argv[1:] if not a.startswith("-")]  # -m, --multirun
+        parsed = OverridesParser.create().parse_overrides(arguments)
+    except Exception:  # noqa: BLE001 - not Hydra's command line (a launcher's worker): no sweep known
+        parsed = []
+    return keys | {o.key_or_group for o in parsed if o.is_sweep_override()}
+
+
+def short_name(overrides: list[str], swept: set[str]) -> str | None:
+    """``activation=relu pooling=max seed=1``: the swept values (else every override that says
+    what the run is), each key by its last part, no paths, at most NAME_LENGTH characters."""
+    pairs = []
+    for override in overrides:
+        key, _, value = override.partition("=")
+        key = key.lstrip("+~")
+        if swept and key not in swept:
+            continue
+        if key.startswith(UNNAMED) or "/" in value:
+            continue
+        pairs.append(f"{key.replace('/', '.').split('.')[-1]}={value}")
+    name = " ".join(pairs)
+    return name[:NAME_LENGTH].rstrip() or None
+
+
 def job_identity() -> tuple[str | None, str | None]:
-    """(name, group) of this Hydra job: its overrides, and its sweep folder in a multirun."""
+    """(name, group) of this Hydra job: its swept values, and its sweep folder in a multirun."""
     if not HydraConfig.initialized():
         return None, None
     hydra = HydraConfig.get()
-    name = hydra.job.override_dirname or None
-    group = hydra.sweep.dir if hydra.mode == RunMode.MULTIRUN else None
+    multirun = hydra.mode == RunMode.MULTIRUN
+    name = short_name(list(hydra.overrides.task), swept_keys(hydra) if multirun else set())
+    group = hydra.sweep.dir if multirun else None
     return name, group
+
+
+def run_id(save_dir: str) -> str:
+    """This run folder's W&B id, made on its first start and read back on every resume."""
+    path = Path(save_dir) / "wandb" / RUN_ID
+    if path.is_file():
+        return path.read_text().strip()
+    identifier = "".join(random.SystemRandom().choices(string.ascii_lowercase + string.digits, k=8))
+    if rank_zero_only.rank == 0:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(identifier + "\n")
+    return identifier
 
 
 class RunLogger(WandbLogger):
@@ -67,19 +119,41 @@ class RunLogger(WandbLogger):
     artifacts and ``wandb sync`` uploads them with the rest."""
 
     def __init__(
-        self, mode: str | None = None, name: str | None = None, group: str | None = None, **kwargs: Any
+        self,
+        mode: str | None = None,
+        name: str | None = None,
+        group: str | None = None,
+        save_dir: str = ".",
+        **kwargs: Any,
     ):
         default_name, default_group = job_identity()
         mode = choose_mode(mode)
         if mode is not None:
             kwargs["mode"] = mode
-        super().__init__(name=name or default_name, group=group or default_group, **kwargs)
+        # wandb stages artifact files under $WANDB_DATA_DIR (the home folder by default) and
+        # the offline run points at them there: kept in the run folder, `wandb sync` finds them.
+        os.environ["WANDB_DATA_DIR"] = str(Path(save_dir).resolve() / "wandb" / "data")
+        kwargs.setdefault("id", run_id(save_dir))
+        kwargs.setdefault("resume", "allow")
+        super().__init__(name=name or default_name, group=group or default_group, save_dir=save_dir, **kwargs)
+        self.config_logged = False
 
     @rank_zero_only
     def log_hyperparams(self, params: Any) -> None:
-        """Flat keys (``model.activation``, ``optimizer.lr``) that the W&B UI can group runs by."""
+        """Flat keys (``model.activation``, ``optimizer.lr``) that the W&B UI can group runs by,
+        once: the run's whole config comes first, and Lightning's later call (the module's and
+        datamodule's hyperparameters, the same values under other keys) would only duplicate it."""
+        if self.config_logged:
+            return
         params = _convert_json_serializable(_sanitize_callable_params(_convert_params(params)))
         self.experiment.config.update(_flatten_dict(params, delimiter="."), allow_val_change=True)
+        self.config_logged = True
+
+    def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
+        """Only the checkpoint callback that ranks checkpoints logs the model: Lightning gives
+        its ``best`` alias to each callback's own best, which for ``last.ckpt`` is itself."""
+        if getattr(checkpoint_callback, "monitor", None) is not None:
+            super().after_save_checkpoint(checkpoint_callback)
 
 
 @rank_zero_only
@@ -103,6 +177,15 @@ def log_test_results(loggers: list[Logger], outcome: Outcome, names: list[str], 
                 "test/misclassified": wandb.Image(str(grid), caption="true / predicted (confidence)"),
             }
         )
+
+
+@rank_zero_only
+def summarize_wandb(loggers: list[Logger], summary: dict[str, Any]) -> None:
+    """The run's final numbers (test metrics, best epoch, time) as the W&B run summary."""
+    for logger in loggers:
+        if isinstance(logger, WandbLogger):
+            numbers = {k: v for k, v in summary.items() if isinstance(v, int | float)}
+            logger.experiment.summary.update(numbers)
 
 
 def finish_wandb(failed: bool) -> None:

@@ -3,7 +3,7 @@
 The exported graph takes what the PyTorch model takes, (N, 1, 32, 32) float32 images in
 [0, 1] with ink = 1 (a 28x28 digit padded by 2), any N, and returns class probabilities
 (N, classes): the input normalization is inside it (buffers of its first layer), and the
-head's rule (softmax of logits, or of negated RBF penalties) too, so the class is always
+head's rule (softmax of its scores: logits, or negated RBF penalties) too, so the class is always
 the argmax, whatever the head.
 """
 

@@ -1,8 +1,10 @@
 """Classify your own images: ``python -m lenet5.predict CKPT IMAGE... [--top K] [--json]``.
 
-A photo or a drawing is not an MNIST digit until it is prepared like one: grey, bright ink on
-a dark background (light backgrounds are inverted), cropped to the ink, scaled so its longer
-side is 20 pixels, placed in 28x28 with its centre of mass in the middle, padded to 32x32.
+A photo or a drawing is not an MNIST digit until it is prepared like one: grey, the ink found
+against the locally estimated background (uneven light, grey paper, dark or light ink: see
+``lenet5.serving.photo``), cropped to the ink, scaled so its longer side is 20 pixels, its
+strokes brought to MNIST's width, placed in 28x28 with its centre of mass in the middle, padded
+to 32x32.
 A file that cannot be read gets a one-line error; the other images are still classified.
 """
 
@@ -15,18 +17,16 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from lenet5.data import to_model_input
 from lenet5.errors import UserError
 from lenet5.models import LeNet5
 from lenet5.serving.checkpoints import first_line, load_checkpoint
+from lenet5.serving.photo import digit_box, even_strokes, ink_map
 
 DIGIT_BOX, CANVAS = 20, 28
-# Ink is what rises this far above the background, as a fraction of the darkest-to-brightest range.
-INK_LEVEL = 0.2
-# Below this contrast (on a 0-1 scale) there is nothing to classify.
+# Below this contrast (on a 0-1 scale, noise removed) there is nothing to classify.
 MIN_CONTRAST = 0.1
 
 
@@ -64,22 +64,12 @@ def read_grey(path: Path) -> np.ndarray:
 
 def to_digit(grey: np.ndarray, name: str | Path = "image") -> torch.Tensor:
     """Any grey image -> (1, 1, 32, 32) in the training convention (see the module docstring)."""
-    border = np.concatenate([grey[0], grey[-1], grey[:, 0], grey[:, -1]])
-    background = float(np.median(border))
-    if background > 0.5:
-        grey, background = 1.0 - grey, 1.0 - background
-    ink = np.clip(grey - background, 0.0, None)
-    contrast = float(ink.max())
+    ink, contrast = ink_map(torch.from_numpy(np.ascontiguousarray(grey, dtype=np.float32)))
     if contrast < MIN_CONTRAST:
         raise UserError(f"{name}: no digit found (the image is blank)")
-    ink /= contrast
-    rows, cols = np.nonzero(ink > INK_LEVEL)
-    crop = torch.from_numpy(ink[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1].copy())
+    crop = digit_box(ink, contrast)
 
-    scale = DIGIT_BOX / max(crop.shape)
-    size = [max(1, round(side * scale)) for side in crop.shape]
-    digit = F.interpolate(crop[None, None], size=size, mode="bilinear", antialias=True)[0, 0]
-    digit = digit.clamp(0, 1)
+    digit = even_strokes(crop, DIGIT_BOX)
 
     # Shift so the centre of mass lands on the canvas centre, as MNIST's digits were placed.
     h, w = digit.shape

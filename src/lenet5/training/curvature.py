@@ -93,7 +93,7 @@ def head_curvature(head: nn.Module, x: torch.Tensor, labels: torch.Tensor, h: di
     """d2E/dx2 at the head's input x (F6's outputs), per pattern; the linear head's own
     parameters get theirs in ``h``."""
     if isinstance(head, RBFHead):
-        penalties = head(x)
+        penalties = head.penalties(x)  # the head outputs their negatives (scores)
         constant = penalties.new_full((len(x), 1), -head.j)
         p = torch.cat([constant, -penalties], dim=1).softmax(dim=1)[:, 1:]
         slopes = 2 * (x.unsqueeze(1) - head.codes)  # dy_i/dx_j, shape (N, 10, 84)

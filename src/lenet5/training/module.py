@@ -1,14 +1,17 @@
 """The LightningModule: a LeNet5 built from its config, trained with its head's loss.
 
 The model's config travels in the checkpoint's hyperparameters, so
-``LeNet5Module.load_from_checkpoint(path)`` rebuilds the network without Hydra.
+``LeNet5Module.load_from_checkpoint(path)`` rebuilds the network without Hydra. Nothing here
+needs Hydra either: the optimizer and scheduler are plain callables.
 """
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lenet5.models import LeNet5, build_model
@@ -22,12 +25,15 @@ class LeNet5Module(L.LightningModule):
         self,
         model: LeNet5 | dict[str, Any],
         optimizer: Callable[..., torch.optim.Optimizer] | None = None,
-        scheduler: Callable[..., dict] | None = None,
+        scheduler: Callable[..., Any] | None = None,
     ):
         """``model``: a LeNet5, or its config (the ``model`` config group, ``_target_``
-        optional); ``optimizer`` and ``scheduler``: callables such as the partials of the config
-        groups of the same names. The hyperparameters hold the model's config as plain data, so
-        a checkpoint rebuilds the network without Hydra and without running anything it names."""
+        optional). ``optimizer``: called with the parameters, e.g. ``torch.optim.Adam`` or
+        ``functools.partial(torch.optim.SGD, lr=0.01)``. ``scheduler``: called with the
+        optimizer (and ``total_steps``/``epochs`` when it takes them, as this project's
+        schedules do), returning a scheduler or Lightning's scheduler dict. The hyperparameters
+        hold the model's config as plain data, so a checkpoint rebuilds the network without
+        Hydra and without running anything it names."""
         super().__init__()
         self.model: LeNet5 = model if isinstance(model, LeNet5) else build_model(model)
         self.save_hyperparameters({"model": {"_target_": "lenet5.models.LeNet5", **self.model.config}})
@@ -36,7 +42,14 @@ class LeNet5Module(L.LightningModule):
         self.test_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Scores per class, larger = more likely, whatever the head (for ``rbf``, minus the
+        paper's penalties)."""
         return self.model(images)
+
+    def predict_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """Class probabilities (N, classes) of a batch of images, or of (images, labels)."""
+        images = batch[0] if isinstance(batch, (tuple, list)) else batch
+        return self.model.probabilities(self.model(images))
 
     def _step(
         self, batch: tuple[torch.Tensor, torch.Tensor]
@@ -89,8 +102,24 @@ class LeNet5Module(L.LightningModule):
         self.log("test/loss", loss, on_epoch=True, sync_dist=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
 
+    def on_validation_epoch_end(self) -> None:
+        self._log_evaluated_epoch()
+
     def on_test_epoch_end(self) -> None:
         self.log("test/error", 1.0 - self.test_acc.compute())
+        self._log_evaluated_epoch()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.weights_epoch = checkpoint.get("epoch")
+
+    def _log_evaluated_epoch(self) -> None:
+        """An evaluation outside fit (the after-fit validate and test of the best checkpoint) is
+        logged at the epoch its weights come from: Lightning would otherwise file it under
+        ``current_epoch``, one past the last epoch trained, a phantom epoch in every logger."""
+        if self.trainer.state.fn == TrainerFn.FITTING or not self.trainer.loggers:
+            return
+        epoch = getattr(self, "weights_epoch", None)
+        self.log("epoch", float(max(self.current_epoch - 1, 0) if epoch is None else epoch))
 
     def configure_callbacks(self) -> list[L.Callback]:
         # SDLM's curvature is re-estimated before each pass; for other optimizers it does nothing.
@@ -102,12 +131,21 @@ class LeNet5Module(L.LightningModule):
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
             raise RuntimeError("LeNet5Module was built without an optimizer; it can only evaluate")
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(
-            optimizer,
-            total_steps=self.trainer.estimated_stepping_batches,
-            epochs=self.trainer.max_epochs,
-        )
+        offered = {"total_steps": self.trainer.estimated_stepping_batches, "epochs": self.trainer.max_epochs}
+        scheduler = self.scheduler_factory(optimizer, **accepted(self.scheduler_factory, offered))
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+def accepted(factory: Callable[..., Any], offered: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments ``factory`` takes (all of them if it takes ``**kwargs``), so a
+    plain ``torch.optim.lr_scheduler.StepLR`` partial works beside this project's schedules."""
+    try:
+        parameters = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return offered
+    return {name: value for name, value in offered.items() if name in parameters}

@@ -1,0 +1,32 @@
+"""Process-wide torch settings and trainer arguments that follow from the config, applied before
+the Trainer exists (and so before CUDA's first matmul reads its settings)."""
+
+import os
+from typing import Any
+
+import torch
+from omegaconf import DictConfig
+
+from lenet5.errors import UserError
+
+
+def configure_torch(cfg: DictConfig) -> None:
+    """``float32_matmul_precision``: ``highest`` (plain float32, the default), ``high`` or
+    ``medium`` (TF32/bfloat16 matmuls on GPUs with tensor cores: faster, less exact). Determinism
+    is ``trainer.deterministic`` (true by default): Lightning then turns on torch's
+    deterministic algorithms and sets CUBLAS_WORKSPACE_CONFIG before cuBLAS starts."""
+    precision = cfg.get("float32_matmul_precision") or "highest"
+    if precision not in ("highest", "high", "medium"):
+        raise UserError(f"float32_matmul_precision={precision}: use highest, high or medium")
+    torch.set_float32_matmul_precision(precision)
+    trainer = cfg.get("trainer") or {}
+    if trainer.get("deterministic"):
+        # cuBLAS reads it when its first handle is made; Lightning sets it too, but only once
+        # the Trainer exists, and anything touching the GPU earlier would be too soon.
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+
+
+def trainer_settings(cfg: DictConfig) -> dict[str, Any]:
+    """``callbacks.progress_bar=null`` means no bar at all, not Lightning's default one."""
+    callbacks = cfg.get("callbacks") or {}
+    return {"enable_progress_bar": callbacks.get("progress_bar") is not None}

@@ -1,0 +1,46 @@
+"""Torch settings from the config: matmul precision, determinism, and no progress bar when dropped."""
+
+import os
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from lenet5.errors import UserError
+from lenet5.training.setup import configure_torch, trainer_settings
+
+
+@pytest.fixture(autouse=True)
+def restore_precision():
+    saved = torch.get_float32_matmul_precision()
+    yield
+    torch.set_float32_matmul_precision(saved)
+
+
+@pytest.mark.parametrize("precision", ["highest", "high", "medium"])
+def test_matmul_precision_from_config(precision, monkeypatch):
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    configure_torch(
+        OmegaConf.create({"float32_matmul_precision": precision, "trainer": {"deterministic": True}})
+    )
+    assert torch.get_float32_matmul_precision() == precision
+    assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+
+
+def test_bad_precision_is_a_user_error():
+    with pytest.raises(UserError, match="float32_matmul_precision=fast: use highest, high or medium"):
+        configure_torch(OmegaConf.create({"float32_matmul_precision": "fast"}))
+
+
+def test_deterministic_by_default():
+    from lenet5.config import CONFIG_DIR
+
+    trainer = OmegaConf.load(f"{CONFIG_DIR}/trainer/default.yaml")
+    assert trainer.deterministic is True
+
+
+@pytest.mark.parametrize(("bar", "enabled"), [(None, False), ({"_target_": "x"}, True)])
+def test_progress_bar_null_means_none(bar, enabled):
+    assert trainer_settings(OmegaConf.create({"callbacks": {"progress_bar": bar}})) == {
+        "enable_progress_bar": enabled
+    }
