@@ -40,13 +40,10 @@ from lenet5.serving.checkpoints import class_names, load_checkpoint
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
 from lenet5.training.divergence import StopOnDivergence
 from lenet5.training.module import LeNet5Module
-<<<<<<< HEAD
 from lenet5.training.resume import ExtendSchedules, check_resumable, keep_csv_history
+from lenet5.training.setup import configure_torch, trainer_settings
 from lenet5.training.signals import StopOnSignal
 from lenet5.validation import check_train_config
-=======
-from lenet5.training.setup import configure_torch, trainer_settings
->>>>>>> issue-14
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
