@@ -148,10 +148,9 @@ def check(process, expected: str) -> None:
 
 @pytest.fixture(scope="module")
 def train_main():
-    spec = importlib.util.spec_from_file_location("lenet5_train_entry", REPO / "train.py")
-    entry = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(entry)
-    return entry.main
+    from lenet5.train import main  # what train.py, python -m lenet5.train and lenet5-train run
+
+    return main
 
 
 @pytest.mark.parametrize("overrides, expected", TRAIN, ids=[case[0] for case in TRAIN])
