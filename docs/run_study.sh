@@ -4,6 +4,8 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
+# The data as the Makefile finds it: $LENET5_DATA_DIR, else ../shared/data beside the clone.
+export LENET5_DATA_DIR="${LENET5_DATA_DIR:-$(cd ../shared/data 2>/dev/null && pwd || echo data)}"
 save() { mkdir -p docs/study/$1 && cp outputs/study/$1/{report.md,report.csv,jobs.csv,report.png,curves.png} docs/study/$1/ 2>/dev/null; }
 reproduce() {  # experiment, seeds
     $PY train.py -m experiment=$1 seed=$2 callbacks.progress_bar=null hydra/launcher=joblib \
