@@ -30,15 +30,10 @@ wheel: install  ## dist/lenet5-*.whl: configs inside, console scripts lenet5-tra
 	$(PY) -m pip wheel --no-deps --no-build-isolation --quiet -w dist .
 
 # The paper reproduced and the ablation study (docs/results.md): hours of CPU, results under
-# outputs/study/<table>/ with report.md beside each. A failed job is recorded and the rest go on.
-REPRODUCTION := paper paper_distortions classic_best
-STUDY_TABLES := classic modern activation_head activation_init
-study: install  ## the reproduction runs (3 seeds each), SDLM, then every study table and its report
-	for e in $(REPRODUCTION); do $(PY) train.py -m experiment=$$e seed=0,1,2 callbacks.progress_bar=null \
-		hydra/launcher=joblib hydra.launcher.n_jobs=3 hydra.sweep.dir=outputs/study/$$e; \
-		$(PY) -m lenet5.report outputs/study/$$e; done
-	-$(PY) train.py -m experiment=paper_sdlm seed=0 callbacks.progress_bar=null hydra.sweep.dir=outputs/study/paper_sdlm
-	for t in $(STUDY_TABLES); do $(PY) train.py -m study=$$t; $(PY) -m lenet5.report outputs/study/$$t; done
+# outputs/study/<table>/ with report.md beside each, copied to docs/study/. A failed job is
+# recorded and the rest go on.
+study: install  ## the reproduction runs (3 seeds each), SDLM, the other recipes, every study table
+	docs/run_study.sh
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -13,10 +13,13 @@ reproduce() {  # experiment, seeds
     $PY -m lenet5.report outputs/study/$1 && save $1
 }
 table() { $PY train.py -m study=$1; $PY -m lenet5.report outputs/study/$1 && save $1; }
+reproduce paper 0,1,2
 reproduce paper_distortions 0,1,2
 table classic
 $PY train.py -m experiment=paper_sdlm seed=0 callbacks.progress_bar=null hydra.sweep.dir=outputs/study/paper_sdlm
 $PY -m lenet5.report outputs/study/paper_sdlm && save paper_sdlm
+reproduce keras 0,1,2
+reproduce d2l_fashion 0,1,2
 reproduce classic_best 0,1,2
 table modern
 table activation_head
