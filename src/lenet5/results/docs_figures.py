@@ -51,11 +51,15 @@ def read_curves(folder: Path) -> list[list[dict[str, float]]]:
     return curves
 
 
-def error_curve(study: Path, path: Path, experiments: tuple[str, ...] = ("paper_sdlm", "paper")) -> None:
+EXPERIMENTS = ("paper_sdlm", "paper", "paper_distortions", "classic_best")
+COLORS = ("tab:blue", "tab:orange", "tab:green", "tab:red")
+
+
+def error_curve(study: Path, path: Path, experiments: tuple[str, ...] = EXPERIMENTS) -> None:
     """Mean over seeds of each experiment's training and test error per pass, in %."""
     figure = Figure(figsize=(7, 4.5))
     ax = figure.subplots()
-    for experiment, color in zip(experiments, ("tab:blue", "tab:orange"), strict=False):
+    for experiment, color in zip(experiments, COLORS, strict=False):
         curves = [c for c in read_curves(study / experiment) if c]
         if not curves:
             continue
