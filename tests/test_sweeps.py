@@ -54,10 +54,13 @@ def test_joblib_grid_and_report(multirun, run_cli):
     report = run_cli("-m", "lenet5.report", str(sweep))
     assert report.returncode == 0, report.stderr[-3000:]
     rows = read_csv(sweep / "report.csv")
-    assert [(r["model/activation"], r["model/pooling"], r["n"]) for r in rows] == [
-        ("relu", "avg", "1"), ("relu", "max", "1"), ("tanh", "avg", "1"), ("tanh", "max", "1"),
+    assert [(r["model/activation"], r["model/pooling"]) for r in rows] == [
+        ("relu", "avg"), ("relu", "max"), ("tanh", "avg"), ("tanh", "max"),
     ]  # fmt: skip
-    assert all(0.0 <= float(r["test_error_mean"]) <= 1.0 for r in rows)
+    # One epoch on tiny data may stay at chance: such a job is flagged instead of counted.
+    for row in rows:
+        assert (row["n"], row["flagged"]) in (("1", ""), ("0", "1 chance")), row
+        assert row["n"] == "0" or 0.0 <= float(row["test_error_mean"]) <= 1.0
     table = [line for line in (sweep / "report.md").read_text().splitlines() if line.startswith("| ")]
     assert len(table) == 1 + 4  # header and one row per variant
     assert (sweep / "report.png").stat().st_size > 0
@@ -79,7 +82,8 @@ def test_failing_job_does_not_stop_the_sweep(multirun, run_cli):
     assert report.returncode == 0, report.stderr[-3000:]
     rows = {r["optimizer.lr"]: r for r in read_csv(sweep / "report.csv")}
     assert (rows["1e+30"]["n"], rows["1e+30"]["failed"], rows["1e+30"]["test_acc_mean"]) == ("0", "1", "")
-    assert (rows["0.05"]["n"], rows["0.05"]["failed"]) == ("1", "0")
+    assert rows["0.05"]["failed"] == "0"
+    assert (rows["0.05"]["n"], rows["0.05"]["flagged"]) in (("1", ""), ("0", "1 chance"))
     text = (sweep / "report.md").read_text()
     assert "## Failed jobs" in text and "- `0` (optimizer.lr=1e+30): FloatingPointError" in text
 
