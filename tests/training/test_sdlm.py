@@ -143,3 +143,15 @@ def test_a_short_run_lowers_the_loss(batch_size: int, lr: float) -> None:
             loss.backward()
             optimizer.step()
     assert model.loss(model(images), labels).item() < 0.8 * before
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg", "trainable"])
+def test_curvature_runs_with_deterministic_algorithms(pooling: str) -> None:
+    """trainer.deterministic=true (the default) turns on torch's deterministic-only mode."""
+    before = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        h = gauss_newton_diagonal(LeNet5(pooling=pooling), torch.rand(3, 1, 32, 32), torch.tensor([0, 1, 2]))
+    finally:
+        torch.use_deterministic_algorithms(before)
+    assert all(torch.isfinite(value).all() for value in h.values())

@@ -72,8 +72,12 @@ def _trainable_subsampling(
 def _fixed_pooling(layer: FixedPooling, x: torch.Tensor, g_out: torch.Tensor, h: dict) -> torch.Tensor:
     if isinstance(layer.pool, nn.AvgPool2d):
         return _pad_to(F.interpolate(g_out, scale_factor=2, mode="nearest") / 16.0, x.shape)
-    _, where = F.max_pool2d(x, 2, return_indices=True)  # slope 1 at the maximum, 0 elsewhere
-    return F.max_unpool2d(g_out, where, 2, output_size=x.shape[-2:])
+    # Slope 1 at each block's maximum, 0 elsewhere: max pooling's own backward routes g there
+    # (max_unpool2d would too, but has no deterministic kernel for trainer.deterministic=true).
+    x = x.detach().requires_grad_(True)
+    with torch.enable_grad():
+        (g_x,) = torch.autograd.grad(F.max_pool2d(x, 2), x, grad_outputs=g_out)
+    return g_x
 
 
 def _pad_to(g: torch.Tensor, shape: torch.Size) -> torch.Tensor:
