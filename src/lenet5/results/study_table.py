@@ -56,10 +56,6 @@ class Row:
     def flagged(self) -> list[Any]:
         return [job for job in self.chosen if flag(job) and flag(job) != "unfinished"]
 
-    @property
-    def finished(self) -> list[Any]:
-        return self.counted
-
     def values(self, key: str) -> list[float]:
         return [float(job.metrics[key]) for job in self.counted if key in job.metrics]
 
