@@ -5,14 +5,24 @@ The tiny files hold the first images of the real MNIST/Fashion-MNIST (from $LENE
 pipeline run exactly as on the full data, in seconds.
 """
 
-import os
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
-from support import FOLDERS, QUICK, REPO, TINY_TEST, TINY_TRAIN, read_real, write_idx
+from support import (
+    FOLDERS,
+    QUICK,
+    REPO,
+    TINY_TEST,
+    TINY_TRAIN,
+    read_real,
+    subprocess_env,
+    write_idx,
+)
 
 
 @pytest.fixture(scope="session")
@@ -36,24 +46,61 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def hermetic_env(tmp_path: Path, tiny_data: Path) -> dict[str, str]:
-    """Environment for a subprocess: tiny data, W&B offline and confined to the test's folder."""
-    env = dict(os.environ)
-    wandb = tmp_path / "wandb_home"
-    env.update(
-        LENET5_DATA_DIR=str(tiny_data),
-        WANDB_MODE="offline",
-        WANDB_SILENT="true",
-        WANDB_DIR=str(wandb),
-        WANDB_CACHE_DIR=str(wandb / "cache"),
-        WANDB_CONFIG_DIR=str(wandb / "config"),
-        WANDB_DATA_DIR=str(wandb / "data"),
-        HYDRA_FULL_ERROR="0",
-        PYTHONWARNINGS="ignore",
-        # Tiny batches gain nothing from threads, and two threads per process oversubscribe
-        # two cores as soon as anything else runs (DDP tests run two processes).
-        OMP_NUM_THREADS="1",
+    return subprocess_env(tmp_path, tiny_data)
+
+
+@pytest.fixture(autouse=True)
+def _torch_globals_restored():
+    """In-process runs switch torch's deterministic mode and thread count for the process; a
+    test must not hand them on to the next."""
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    threads = torch.get_num_threads()
+    yield
+    torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def mnist_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 20,000 real MNIST training images and 2,000 test images: enough for a model
+    that reads rendered and photographed digits, in a fraction of a full epoch's time."""
+    raw = tmp_path_factory.mktemp("mnist_subset") / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split, count in (("train", 20_000), ("t10k", 2_000)):
+        for kind in ("images-idx3", "labels-idx1"):
+            name = f"{split}-{kind}-ubyte"
+            write_idx(raw / name, read_real("MNIST", name, count))
+    return raw.parents[1]
+
+
+@pytest.fixture(scope="session")
+def real_mnist_checkpoint(tmp_path_factory: pytest.TempPathFactory, mnist_subset: Path) -> Path:
+    """A ReLU/max LeNet-5 trained once per session on the subset (3 short passes, about 99%
+    of digits right): the slow tests that read real-looking digits share it."""
+    folder = tmp_path_factory.mktemp("real_mnist_model")
+    overrides = [
+        *QUICK,
+        "model=modern",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=300",
+        "data.batch_size=64",
+        "data.val_size=1000",
+        "data.eval_batch_size=1000",
+        "trainer.log_every_n_steps=50",
+        "logger=none",
+        f"hydra.run.dir={folder / 'run'}",
+    ]
+    process = subprocess.run(
+        [sys.executable, str(REPO / "train.py"), *overrides],
+        cwd=folder,
+        env=subprocess_env(folder, mnist_subset),
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
-    return env
+    assert process.returncode == 0, process.stderr[-3000:]
+    return Path(json.loads((folder / "run" / "metrics.json").read_text())["best_checkpoint"])
 
 
 @pytest.fixture

@@ -39,3 +39,25 @@ QUICK = [
     "callbacks.progress_bar=null",
     "trainer.log_every_n_steps=1",
 ]
+
+
+def subprocess_env(folder: Path, data: Path) -> dict[str, str]:
+    """Environment for a subprocess: ``data`` as the data root, W&B offline and confined to
+    ``folder``."""
+    env = dict(os.environ)
+    wandb = folder / "wandb_home"
+    env.update(
+        LENET5_DATA_DIR=str(data),
+        WANDB_MODE="offline",
+        WANDB_SILENT="true",
+        WANDB_DIR=str(wandb),
+        WANDB_CACHE_DIR=str(wandb / "cache"),
+        WANDB_CONFIG_DIR=str(wandb / "config"),
+        WANDB_DATA_DIR=str(wandb / "data"),
+        HYDRA_FULL_ERROR="0",
+        PYTHONWARNINGS="ignore",
+        # Tiny batches gain nothing from threads, and two threads per process oversubscribe
+        # two cores as soon as anything else runs (DDP tests run two processes).
+        OMP_NUM_THREADS="1",
+    )
+    return env

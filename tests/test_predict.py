@@ -11,7 +11,6 @@ from PIL import Image, ImageDraw, ImageFont
 from lenet5.serving import predict
 from lenet5.serving.predict import CANVAS, DIGIT_BOX, to_digit
 from lenet5.training.module import LeNet5Module
-from support import QUICK, read_real, write_idx
 
 MODEL = {
     "_target_": "lenet5.models.LeNet5",
@@ -134,44 +133,17 @@ def test_bad_checkpoints(tmp_path: Path, untrained_checkpoint: Path, capsys) -> 
         assert captured.err.startswith(f"error: {path}: {problem}") and captured.err.count("\n") == 1
 
 
-@pytest.fixture
-def mnist_subset(tmp_path: Path) -> Path:
-    """The first 20,000 real MNIST training images (and 2,000 test images): enough for a
-    model that reads rendered digits, in a fraction of a full epoch's time."""
-    raw = tmp_path / "mnist_subset" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for split, count in (("train", 20_000), ("t10k", 2_000)):
-        for kind in ("images-idx3", "labels-idx1"):
-            name = f"{split}-{kind}-ubyte"
-            write_idx(raw / name, read_real("MNIST", name, count))
-    return raw.parents[1]
-
-
 @pytest.mark.slow
 def test_rendered_digits_with_a_model_trained_on_real_mnist(
-    run_cli, hermetic_env, tmp_path: Path, mnist_subset: Path
+    run_cli, tmp_path: Path, real_mnist_checkpoint: Path
 ) -> None:
-    env = {**hermetic_env, "LENET5_DATA_DIR": str(mnist_subset)}
-    run_dir = tmp_path / "real"
-    overrides = [
-        *QUICK,
-        "model=modern",
-        "trainer.max_epochs=3",
-        "data.batch_size=64",
-        "data.val_size=1000",
-        "data.eval_batch_size=1000",
-        "trainer.log_every_n_steps=50",
-        f"hydra.run.dir={run_dir}",
-    ]
-    process = run_cli("train.py", *overrides, env=env)
-    assert process.returncode == 0, process.stderr[-3000:]
-    checkpoint = json.loads((run_dir / "metrics.json").read_text())["best_checkpoint"]
+    checkpoint = str(real_mnist_checkpoint)
     sizes = [(64, 64), (200, 300), (480, 320), (128, 96), (300, 300)]
     images = [
         render(digit, tmp_path / f"digit{digit}.png", sizes[digit % 5], dark_on_light=digit % 3 != 0)
         for digit in range(10)
     ]
-    process = run_cli("-m", "lenet5.predict", checkpoint, *map(str, images), "--json", env=env)
+    process = run_cli("-m", "lenet5.predict", checkpoint, *map(str, images), "--json")
     assert process.returncode == 0, process.stderr[-3000:]
     results = json.loads(process.stdout)
     right = [result["class"] == digit for digit, result in enumerate(results)]

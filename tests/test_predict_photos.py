@@ -11,7 +11,7 @@ import torch.nn.functional as F
 
 from lenet5.serving.predict import to_digit
 from photos import KINDS, photo
-from support import QUICK, read_real, write_idx
+from support import read_real
 
 
 @pytest.fixture(scope="module")
@@ -20,17 +20,6 @@ def digits() -> list[np.ndarray]:
     images = read_real("MNIST", "t10k-images-idx3-ubyte", 200)
     labels = read_real("MNIST", "t10k-labels-idx1-ubyte", 200)
     return [images[int(np.nonzero(labels == d)[0][0])] for d in range(10)]
-
-
-@pytest.fixture
-def mnist_subset(tmp_path: Path) -> Path:
-    """The first 20,000 real MNIST training images and 2,000 test images."""
-    raw = tmp_path / "mnist_subset" / "MNIST" / "raw"
-    raw.mkdir(parents=True)
-    for split, count in (("train", 20_000), ("t10k", 2_000)):
-        for kind in ("images-idx3", "labels-idx1"):
-            write_idx(raw / f"{split}-{kind}-ubyte", read_real("MNIST", f"{split}-{kind}-ubyte", count))
-    return raw.parents[1]
 
 
 def prepared(image) -> torch.Tensor:
@@ -49,31 +38,16 @@ def test_a_photo_is_prepared_like_its_clean_digit(digits, kind: str) -> None:
 
 @pytest.mark.slow
 def test_photos_are_read_by_a_model_trained_on_real_mnist(
-    run_cli, hermetic_env, tmp_path: Path, mnist_subset: Path, digits
+    run_cli, tmp_path: Path, real_mnist_checkpoint: Path, digits
 ) -> None:
     """At least 9 of the 10 digits right for each kind of photo."""
-    env = {**hermetic_env, "LENET5_DATA_DIR": str(mnist_subset)}
-    run_dir = tmp_path / "real"
-    overrides = [
-        *QUICK,
-        "model=modern",
-        "trainer.max_epochs=3",
-        "trainer.limit_train_batches=300",
-        "data.batch_size=64",
-        "data.val_size=1000",
-        "trainer.log_every_n_steps=50",
-        "logger=none",
-        f"hydra.run.dir={run_dir}",
-    ]
-    process = run_cli("train.py", *overrides, env=env)
-    assert process.returncode == 0, process.stderr[-3000:]
-    checkpoint = json.loads((run_dir / "metrics.json").read_text())["best_checkpoint"]
+    checkpoint = str(real_mnist_checkpoint)
     paths = []
     for kind in KINDS:
         for label, digit in enumerate(digits):
             paths.append(tmp_path / f"{kind}-{label}.png")
             photo(digit, kind).save(paths[-1])
-    process = run_cli("-m", "lenet5.predict", checkpoint, *map(str, paths), "--json", env=env)
+    process = run_cli("-m", "lenet5.predict", checkpoint, *map(str, paths), "--json")
     assert process.returncode == 0, process.stderr[-3000:]
     results = json.loads(process.stdout)
     for k, kind in enumerate(KINDS):

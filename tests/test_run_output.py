@@ -4,26 +4,20 @@ and no progress bar when it is switched off."""
 
 import csv
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from support import QUICK, REPO
+from support import QUICK, REPO, subprocess_env
 
 
 @pytest.fixture(scope="module")
 def logged_run(tmp_path_factory: pytest.TempPathFactory, tiny_data):
     """One two-epoch run shared by the tests of this file (they only read it)."""
     folder = tmp_path_factory.mktemp("logged")
-    env = {
-        **os.environ,
-        "LENET5_DATA_DIR": str(tiny_data),
-        "OMP_NUM_THREADS": "1",
-        "PYTHONWARNINGS": "ignore",
-    }
+    env = subprocess_env(folder, tiny_data)
     process = subprocess.run(
         [
             sys.executable,

@@ -6,7 +6,6 @@ wandb 0.31 reads its transaction logs only inside its Go core; the records are p
 wandb's own protobuf classes (``read_records`` in test_wandb.py)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from lenet5.results.wandb_logging import short_name
-from support import QUICK, REPO
+from support import QUICK, REPO, subprocess_env
 from test_wandb import read_records
 
 
@@ -32,19 +31,7 @@ def resumed_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
     """One epoch, then a resume to two, with the model logged; shared by the tests that read it.
     (scheduler=step: a one-cycle schedule is fixed to the epochs of the run's first start.)"""
     folder = tmp_path_factory.mktemp("wandb_runs")
-    home = folder / "wandb_home"
-    env = {
-        **os.environ,
-        "LENET5_DATA_DIR": str(tiny_data),
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "WANDB_DIR": str(home),
-        "WANDB_CACHE_DIR": str(home / "cache"),
-        "WANDB_CONFIG_DIR": str(home / "config"),
-        "WANDB_DATA_DIR": str(home / "data"),
-        "PYTHONWARNINGS": "ignore",
-        "OMP_NUM_THREADS": "1",
-    }
+    env = subprocess_env(folder, tiny_data)
     run = folder / "run"
     common = [*QUICK, f"hydra.run.dir={run}", "logger=wandb", "model=modern", "scheduler=step"]
     for epochs, resume in ((1, []), (2, ["ckpt_path=last"])):
@@ -64,7 +51,9 @@ def resumed_run(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
             timeout=600,
         )
         assert process.returncode == 0, process.stderr[-3000:]
-    assert not list(home.glob("**/staging/*")), "artifact files staged outside the run folder"
+    assert not list((folder / "wandb_home").glob("**/staging/*")), (
+        "artifact files staged outside the run folder"
+    )
     return process, run
 
 
