@@ -85,7 +85,7 @@ class Inspection:
         """Nested lists of rounded numbers: small enough to send on every stroke."""
 
         def numbers(tensor: torch.Tensor) -> Any:
-            return torch.round(tensor.float(), decimals=decimals).tolist()
+            return torch.round(tensor.double(), decimals=decimals).tolist()  # float64: short reprs
 
         answer: dict[str, Any] = {
             "digit": self.digit,
