@@ -12,12 +12,19 @@ from PIL import Image
 from starlette.testclient import TestClient
 
 from lenet5.inspection import server
-from lenet5.inspection.layers import SHAPES as LAYER_SHAPES
 from lenet5.inspection.layers import layer_outputs
 from lenet5.serving import predict
 from lenet5.serving.checkpoints import load_checkpoint
 
-SHAPES = {name: shape for name, shape in LAYER_SHAPES.items() if name != "output"}
+# The paper's layer sizes, as the JSON nests them.
+SHAPES = {
+    "c1": (6, 28, 28),
+    "s2": (6, 14, 14),
+    "c3": (16, 10, 10),
+    "s4": (16, 5, 5),
+    "c5": (120,),
+    "f6": (84,),
+}
 
 
 @pytest.fixture(params=["classic", "modern"])
