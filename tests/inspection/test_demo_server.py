@@ -79,6 +79,9 @@ def test_a_multipart_upload_is_read_too(client: TestClient, seven: Path) -> None
     raw = client.post("/predict", content=seven.read_bytes()).json()
     form = client.post("/predict", files={"image": ("seven.png", seven.read_bytes(), "image/png")})
     assert form.status_code == 200 and form.json() == raw
+    two = [(name, (f"{name}.png", seven.read_bytes(), "image/png")) for name in "ab"]
+    refused = client.post("/predict", files=two)
+    assert refused.status_code == 400 and "the posted form cannot be read" in refused.json()["error"]
 
 
 @pytest.mark.parametrize(
