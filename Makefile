@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 LENET5_DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),data)
 export LENET5_DATA_DIR
 
-.PHONY: install train test lint bench study clean wheel
+.PHONY: install train test lint bench study clean wheel demo
 
 install: $(VENV)/.installed
 
@@ -22,6 +22,9 @@ train: install  ## the paper's LeNet-5 on MNIST; extra Hydra overrides via ARGS=
 
 test: install  ## the whole suite, slow real-data tests included; narrow it with ARGS="-m 'not slow'"
 	$(PY) -m pytest $(ARGS)
+
+demo: install  ## the draw-a-digit page (http://127.0.0.1:8000) on the newest outputs/**/*.ckpt; trains nothing
+	@$(PY) -m lenet5.demo outputs $(ARGS)
 
 bench: install  ## seconds per epoch: hand loop vs train.py vs per-sample transforms (ARGS=--quick)
 	$(PY) benchmarks/speed.py $(ARGS)

@@ -12,7 +12,7 @@ import pytest
 
 from support import QUICK, REPO
 
-SCRIPTS = ("train", "evaluate", "predict", "export", "report", "summary")
+SCRIPTS = ("train", "evaluate", "predict", "export", "report", "summary", "inspect", "demo")
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         names = archive.namelist()
         metadata = archive.read(next(n for n in names if n.endswith("dist-info/METADATA"))).decode()
     assert "lenet5/conf/train.yaml" in names and "lenet5/py.typed" in names
+    assert "lenet5/inspection/page.html" in names
     assert any(n.endswith("licenses/LICENSE") for n in names)
     assert "License-Expression: MIT" in metadata
     target = tmp_path_factory.mktemp("site")
@@ -78,6 +79,6 @@ def test_train_and_tools_run_from_another_folder(installed: Path, env_for, tmp_p
     assert "test/acc" in evaluated.stdout
     exported = run(str(installed / "bin" / "lenet5-export"), str(checkpoint), "--format", "torchscript")
     assert exported.returncode == 0, exported.stderr[-3000:]
-    for name in ("predict", "report"):
+    for name in ("predict", "report", "inspect", "demo"):
         helped = run(str(installed / "bin" / f"lenet5-{name}"), "--help")
         assert helped.returncode == 0 and "usage" in helped.stdout, helped.stderr[-2000:]

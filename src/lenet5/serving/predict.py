@@ -56,6 +56,11 @@ def read_grey(path: Path) -> np.ndarray:
         raise UserError(f"{path}: not an image PIL can read (PNG, JPEG, ...)") from error
     except (OSError, SyntaxError, ValueError) as error:
         raise UserError(f"{path}: truncated or damaged image ({first_line(error)})") from error
+    return grey_of(image)
+
+
+def grey_of(image: Image.Image) -> np.ndarray:
+    """A decoded image as grey floats in [0, 1], transparent areas shown on white."""
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         white = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(white, image.convert("RGBA"))
