@@ -153,3 +153,37 @@ def test_a_checkpoint_of_the_automatic_loop_resumes_on_the_lean_step(tiny_data: 
     assert record.rates == straight_record.rates[8:]
     for a, b in zip(module.state_dict().values(), straight.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def test_packed_seeds_train_on_the_lean_step_as_on_the_automatic_loop(tiny_data: Path) -> None:
+    from lenet5.training.packed import PackedDataModule, PackedLeNet5Module, build_seed_models
+
+    results = []
+    for lean in (True, False):
+        seeds = [0, 1]
+        module = PackedLeNet5Module(
+            build_seed_models(dict(MODEL), seeds),
+            seeds,
+            optimizer=functools.partial(torch.optim.Adam, lr=3e-3),
+            scheduler=schedules.one_cycle,
+        )
+        module.lean = lean
+        record = Record()
+        trainer = L.Trainer(
+            accelerator="cpu",
+            max_epochs=1,
+            limit_val_batches=0,
+            logger=False,
+            enable_checkpointing=False,
+            enable_progress_bar=False,
+            enable_model_summary=False,
+            callbacks=[record],
+        )
+        inner = MNISTDataModule(root=str(tiny_data), download=False, val_size=100, batch_size=64)
+        trainer.fit(module, datamodule=PackedDataModule(inner, seeds))
+        results.append((module, record))
+    (lean_module, lean_record), (auto_module, auto_record) = results
+    assert lean_record.automatic is False and auto_record.automatic is True
+    assert lean_record.steps == auto_record.steps and lean_record.rates == auto_record.rates
+    for a, b in zip(lean_module.state_dict().values(), auto_module.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
