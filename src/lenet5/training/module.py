@@ -41,6 +41,8 @@ class LeNet5Module(LeanSteps, L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.val_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
         self.test_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
+        # A list: test_step keeps the network's outputs there (run.py draws its pictures from them).
+        self.test_outputs: list[torch.Tensor] | None = None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Scores per class, larger = more likely, whatever the head (for ``rbf``, minus the
@@ -100,7 +102,11 @@ class LeNet5Module(LeanSteps, L.LightningModule):
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        loss, predictions, labels = self._step(batch)
+        images, labels = batch
+        output = self.model(images)
+        if self.test_outputs is not None:
+            self.test_outputs.append(output.detach())
+        loss, predictions = self.model.loss(output, labels), self.model.predict(output)
         self.test_acc(predictions, labels)
         self.log("test/loss", loss, on_epoch=True, sync_dist=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
