@@ -77,3 +77,25 @@ def test_a_partial_test_pass_leaves_the_pictures_to_their_own_pass(tiny_data: Pa
     module.test_outputs = []
     trainer.test(module, datamodule=data, ckpt_path=best, verbose=False)
     assert outcome_of_test_pass(module.model, module.test_outputs, data) is None
+
+
+def test_the_jobs_of_a_process_read_the_files_once(tiny_data: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(tiny_data, root)
+    first = MNISTDataModule(root=str(root), download=False, val_size=100)
+    first.setup("fit")
+    again = MNISTDataModule(root=str(root), download=False, val_size=100)
+    again.setup("fit")
+    assert again.splits["train"][0] is first.splits["train"][0]
+    other_split = MNISTDataModule(root=str(root), download=False, val_size=50)
+    other_split.setup("fit")
+    assert len(other_split.splits["val"][1]) == 50
+    labels = root / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    content = bytearray(labels.read_bytes())
+    content[8] = (content[8] + 1) % 10  # the first test label changes: a new copy of the files
+    labels.write_bytes(bytes(content))
+    changed = MNISTDataModule(root=str(root), download=False, val_size=50)
+    changed.setup("fit")
+    assert changed.splits["test"][1][0] == (other_split.splits["test"][1][0] + 1) % 10
