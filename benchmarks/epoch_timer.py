@@ -24,6 +24,8 @@ class EpochTimer(L.Callback):
         self._validation_start = 0.0
         self.fit_start: float | None = None
         self.fit_end: float | None = None
+        self.test_start: float | None = None  # train.py's test of the best weights, after the fit
+        self.test_end: float | None = None
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.fit_start = time.time()
@@ -50,6 +52,16 @@ class EpochTimer(L.Callback):
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.fit_end = time.time()
+        self._write()
+
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.test_start = time.time()
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.test_end = time.time()
+        self._write()
+
+    def _write(self) -> None:
         if self.path is not None:
             record = {
                 "first_step": self.first_step,
@@ -57,5 +69,7 @@ class EpochTimer(L.Callback):
                 "validation": self.validation,
                 "fit_start": self.fit_start,
                 "fit_end": self.fit_end,
+                "test_start": self.test_start,
+                "test_end": self.test_end,
             }
             self.path.write_text(json.dumps(record))

@@ -8,6 +8,7 @@ ROWS = (
     "ratio c/b:",
     "train.py start-up",
     "train.py fixed costs per job:",
+    "fixed costs per 1-epoch job in a multirun",
     "seeds=2, 1 epoch: one run",
     "experiment=fast:",
     "2-job grid, 1 epoch each: basic launcher",

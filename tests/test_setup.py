@@ -13,8 +13,10 @@ from lenet5.training.setup import configure_torch, trainer_settings
 @pytest.fixture(autouse=True)
 def restore_precision():
     saved = torch.get_float32_matmul_precision()
+    fill = torch.utils.deterministic.fill_uninitialized_memory
     yield
     torch.set_float32_matmul_precision(saved)
+    torch.utils.deterministic.fill_uninitialized_memory = fill
 
 
 @pytest.mark.parametrize("precision", ["highest", "high", "medium"])
@@ -25,6 +27,7 @@ def test_matmul_precision_from_config(precision, monkeypatch):
     )
     assert torch.get_float32_matmul_precision() == precision
     assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":4096:8"
+    assert torch.utils.deterministic.fill_uninitialized_memory is False  # ~25 fills a step
 
 
 def test_bad_precision_is_a_user_error():

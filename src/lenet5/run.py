@@ -32,6 +32,7 @@ from lenet5.results.plots import (
     MISCLASSIFIED,
     EpochHistory,
     log_to_tensorboard,
+    outcome_of_test_pass,
     predict_test_split,
     write_pictures,
 )
@@ -43,6 +44,7 @@ from lenet5.training.module import LeNet5Module
 from lenet5.training.resume import ExtendSchedules, check_resumable, keep_csv_history
 from lenet5.training.setup import configure_torch, trainer_settings
 from lenet5.training.signals import StopOnSignal
+from lenet5.training.val_record import ValidationRecord
 from lenet5.validation import check_train_config
 
 LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
@@ -184,11 +186,13 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     if not datamodule.has_validation:
         # The paper's set-up: nothing held out, so nothing to monitor; the last weights are tested.
         callbacks = [c for c in callbacks if getattr(c, "monitor", None) is None]
+    record = ValidationRecord()
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         default_root_dir=str(run_dir),
         callbacks=[
             *callbacks,
+            record,
             EpochHistory(run_dir / HISTORY),
             StopOnSignal(run_dir / LAST_CHECKPOINT),
             StopOnDivergence(),
@@ -215,11 +219,12 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     chosen_by = trainer.checkpoint_callback
     best = chosen_by.best_model_path if chosen_by is not None and chosen_by.monitor else ""
     evaluate = {"datamodule": datamodule, "ckpt_path": best or None, "verbose": False}
-    validated = {}
-    if datamodule.has_validation:
+    validated = record.of_checkpoint(best) if datamodule.has_validation else {}
+    if datamodule.has_validation and not validated:
         continue_csv_header(trainer)
         validated = trainer.validate(module, **evaluate)[0]
     continue_csv_header(trainer)
+    module.test_outputs = []  # the pictures are drawn from this pass
     tested = trainer.test(module, **evaluate)[0]
 
     metrics = {k: float(v) for k, v in {**validated, **tested}.items() if k != "epoch"}
@@ -235,7 +240,9 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
         }
         write_json(run_dir / "metrics.json", summary)
         # One pass of the tested weights over the test split, shared by the PNGs and W&B.
-        outcome = predict_test_split((load_checkpoint(best).module if best else module).model, datamodule)
+        outcome = outcome_of_test_pass(module.model, module.test_outputs, datamodule) or predict_test_split(
+            (load_checkpoint(best).module if best else module).model, datamodule
+        )
         names = class_names(cfg.data.dataset)
         pictures = write_pictures(run_dir, outcome, names, run_dir / HISTORY)
         log_to_tensorboard(trainer.loggers, pictures, metrics.get(cfg.optimized_metric), trainer.global_step)

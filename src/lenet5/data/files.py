@@ -51,6 +51,19 @@ def ensure_downloaded(name: str, root: str | Path, download: bool) -> None:
         raise UserError(_missing_message(name, root, reason)) from error
 
 
+def file_identity(name: str, root: str | Path) -> tuple:
+    """What tells one copy of the files from another: paths, sizes, modification times."""
+    folder = raw_folder(name, root)
+    stats = []
+    for file in FILES:
+        try:
+            stat = (folder / file).stat()
+        except OSError:
+            return (str(folder), None)  # missing: load_split says so
+        stats.append((file, stat.st_size, stat.st_mtime_ns))
+    return (str(folder), tuple(stats))
+
+
 def load_split(name: str, root: str | Path, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
     """(images uint8 (N, 28, 28), labels int64 (N,)) of the official train or test split."""
     folder = raw_folder(name, root)

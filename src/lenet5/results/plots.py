@@ -96,6 +96,19 @@ def predict_test_split(model: LeNet5, datamodule: MNISTDataModule) -> Outcome:
     return Outcome(images, labels, predictions.cpu(), probabilities.cpu())
 
 
+def outcome_of_test_pass(
+    model: LeNet5, outputs: list[torch.Tensor], datamodule: MNISTDataModule
+) -> Outcome | None:
+    """The Outcome of the whole test split from the outputs a test pass kept (None when it did
+    not see the whole split in order: a shard under DDP, limit_test_batches)."""
+    datamodule.setup("test")
+    images, labels = (t.cpu() for t in datamodule.splits["test"])
+    output = torch.cat(outputs).float() if outputs else torch.empty(0)
+    if len(output) != len(labels):
+        return None
+    return Outcome(images, labels, model.predict(output).cpu(), model.probabilities(output).cpu())
+
+
 def confusion_matrix(outcome: Outcome, classes: int) -> np.ndarray:
     """Counts, rows = true class, columns = predicted class."""
     pairs = outcome.labels * classes + outcome.predictions

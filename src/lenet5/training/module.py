@@ -15,12 +15,13 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lenet5.models import LeNet5, build_model
+from lenet5.training.lean import LeanSteps
 from lenet5.training.sdlm import SDLMCurvature
 
 NUM_CLASSES = 10
 
 
-class LeNet5Module(L.LightningModule):
+class LeNet5Module(LeanSteps, L.LightningModule):
     def __init__(
         self,
         model: LeNet5 | dict[str, Any],
@@ -40,6 +41,8 @@ class LeNet5Module(L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.val_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
         self.test_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
+        # A list: test_step keeps the network's outputs there (run.py draws its pictures from them).
+        self.test_outputs: list[torch.Tensor] | None = None
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Scores per class, larger = more likely, whatever the head (for ``rbf``, minus the
@@ -74,6 +77,8 @@ class LeNet5Module(L.LightningModule):
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self._check_finite(loss, f"batch {batch_idx}")
             self.log("train/loss_step", loss, prog_bar=True)
+        if not self.automatic_optimization:
+            self.lean_update(loss)
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -97,7 +102,11 @@ class LeNet5Module(L.LightningModule):
         self.log("val/acc", self.val_acc, on_epoch=True, prog_bar=True)
 
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        loss, predictions, labels = self._step(batch)
+        images, labels = batch
+        output = self.model(images)
+        if self.test_outputs is not None:
+            self.test_outputs.append(output.detach())
+        loss, predictions = self.model.loss(output, labels), self.model.predict(output)
         self.test_acc(predictions, labels)
         self.log("test/loss", loss, on_epoch=True, sync_dist=True)
         self.log("test/acc", self.test_acc, on_epoch=True)
@@ -133,10 +142,10 @@ class LeNet5Module(L.LightningModule):
             raise RuntimeError("LeNet5Module was built without an optimizer; it can only evaluate")
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
-            return optimizer
+            return self.lean_schedules(optimizer)
         offered = {"total_steps": self.trainer.estimated_stepping_batches, "epochs": self.trainer.max_epochs}
         scheduler = self.scheduler_factory(optimizer, **accepted(self.scheduler_factory, offered))
-        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+        return self.lean_schedules({"optimizer": optimizer, "lr_scheduler": scheduler})
 
 
 def accepted(factory: Callable[..., Any], offered: dict[str, Any]) -> dict[str, Any]:
