@@ -86,9 +86,17 @@ class StopOnSignal(Callback):
             setattr(pl_module, name, value.to(pl_module.device) if isinstance(value, torch.Tensor) else value)
 
     def _restore(self) -> None:
+        # Only while ours is installed: Lightning's teardown puts back the process's own handlers
+        # before the callbacks' teardown runs, and re-installing its handler then would leave
+        # SIGTERM with a finished trainer (swallowed between the jobs of a sweep, and every
+        # trainer of the process kept alive through the chain of handlers: ~300 MB a job).
         for signum, handler in self._previous.items():
-            signal.signal(signum, handler)
+            if signal.getsignal(signum) == self._handle:
+                signal.signal(signum, handler)
         self._previous.clear()
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore()
 
     def on_train_batch_end(
         self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any, batch_idx: int
