@@ -31,12 +31,9 @@ class Record(Callback):
         self.rates.append(trainer.optimizers[0].param_groups[0]["lr"])
 
 
-def fit(tiny_data: Path, lean: bool, optimizer, scheduler, epochs: int = 2, **trainer_args):
-    torch.manual_seed(0)
-    module = LeNet5Module(dict(MODEL), optimizer=optimizer, scheduler=scheduler)
-    module.lean = lean
-    record = Record()
-    trainer = L.Trainer(
+def quiet_trainer(epochs: int, *callbacks: Callback, **trainer_args) -> L.Trainer:
+    """A CPU trainer with nothing but the training loop and ``callbacks``."""
+    return L.Trainer(
         accelerator="cpu",
         max_epochs=epochs,
         limit_val_batches=0,
@@ -44,9 +41,17 @@ def fit(tiny_data: Path, lean: bool, optimizer, scheduler, epochs: int = 2, **tr
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[record, *trainer_args.pop("callbacks", [])],
+        callbacks=list(callbacks),
         **trainer_args,
     )
+
+
+def fit(tiny_data: Path, lean: bool, optimizer, scheduler, epochs: int = 2, **trainer_args):
+    torch.manual_seed(0)
+    module = LeNet5Module(dict(MODEL), optimizer=optimizer, scheduler=scheduler)
+    module.lean = lean
+    record = Record()
+    trainer = quiet_trainer(epochs, record, *trainer_args.pop("callbacks", []), **trainer_args)
     data = MNISTDataModule(root=str(tiny_data), download=False, val_size=100, batch_size=64)
     trainer.fit(module, datamodule=data)
     return module, trainer, record
@@ -136,16 +141,7 @@ def test_a_checkpoint_of_the_automatic_loop_resumes_on_the_lean_step(tiny_data: 
     torch.manual_seed(0)
     module = LeNet5Module(dict(MODEL), optimizer=optimizer, scheduler=halving)
     record = Record()
-    resumed = L.Trainer(
-        accelerator="cpu",
-        max_epochs=2,
-        limit_val_batches=0,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[record],
-    )
+    resumed = quiet_trainer(2, record)
     data = MNISTDataModule(root=str(tiny_data), download=False, val_size=100, batch_size=64)
     resumed.fit(module, datamodule=data, ckpt_path=tmp_path / "auto.ckpt")
     assert record.automatic is False
@@ -169,16 +165,7 @@ def test_packed_seeds_train_on_the_lean_step_as_on_the_automatic_loop(tiny_data:
         )
         module.lean = lean
         record = Record()
-        trainer = L.Trainer(
-            accelerator="cpu",
-            max_epochs=1,
-            limit_val_batches=0,
-            logger=False,
-            enable_checkpointing=False,
-            enable_progress_bar=False,
-            enable_model_summary=False,
-            callbacks=[record],
-        )
+        trainer = quiet_trainer(1, record)
         inner = MNISTDataModule(root=str(tiny_data), download=False, val_size=100, batch_size=64)
         trainer.fit(module, datamodule=PackedDataModule(inner, seeds))
         results.append((module, record))
