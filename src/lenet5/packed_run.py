@@ -17,7 +17,14 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 from omegaconf import DictConfig, OmegaConf
 
 from lenet5.errors import UserError
-from lenet5.results.plots import HISTORY, MISCLASSIFIED, EpochHistory, predict_test_split, write_pictures
+from lenet5.results.plots import (
+    HISTORY,
+    MISCLASSIFIED,
+    EpochHistory,
+    outcome_of_test_pass,
+    predict_test_split,
+    write_pictures,
+)
 from lenet5.results.wandb_logging import log_test_results
 from lenet5.run import (
     choose_seed,
@@ -29,7 +36,6 @@ from lenet5.run import (
     write_json,
 )
 from lenet5.serving.checkpoints import class_names
-from lenet5.training.module import LeNet5Module
 from lenet5.training.packed import (
     PackedDataModule,
     PackedLeNet5Module,
@@ -116,14 +122,21 @@ def fit_and_test_packed(cfg: DictConfig) -> dict[str, float]:
 
     module.load_run_states(best)
     module.eval()
+    # Validation: the numbers of the epoch each run's best weights come from (the same weights,
+    # the same pass); a run that never validated during fit is validated here.
+    validate = getattr(inner, "has_validation", True) and any(entry is None for entry in module.best)
+    if validate:
+        inner.setup("validate")
+        val_losses, val_accs, _ = module.evaluate(inner.val_dataloader())
+    for k, entry in enumerate(module.best):
+        if entry is not None:
+            per_seed[k]["val/loss"], per_seed[k]["val/acc"] = entry["loss"], entry["acc"]
+        elif validate:
+            per_seed[k]["val/loss"], per_seed[k]["val/acc"] = float(val_losses[k]), float(val_accs[k])
     inner.setup("test")
-    splits = [("test", inner.test_dataloader())]
-    if getattr(inner, "has_validation", True):  # data.val_size=0 holds nothing out
-        splits.insert(0, ("val", inner.val_dataloader()))
-    for split, loader in splits:
-        losses, accs = module.evaluate(loader)
-        for k in range(len(seeds)):
-            per_seed[k][f"{split}/loss"], per_seed[k][f"{split}/acc"] = float(losses[k]), float(accs[k])
+    test_losses, test_accs, first_outputs = module.evaluate(inner.test_dataloader(), keep=0)
+    for k in range(len(seeds)):
+        per_seed[k]["test/loss"], per_seed[k]["test/acc"] = float(test_losses[k]), float(test_accs[k])
     for entry in per_seed:
         entry["test/error"] = 1.0 - entry["test/acc"]
 
@@ -148,7 +161,9 @@ def fit_and_test_packed(cfg: DictConfig) -> dict[str, float]:
     )
     for logger in trainer.loggers:
         logger.log_metrics({key: metrics[key] for key in keys}, step=step)
-    outcome = predict_test_split(LeNet5Module(model=module.single_model(best[0])).model, inner)
+    first_model = module.single_model(best[0])
+    outcome = outcome_of_test_pass(first_model, first_outputs, inner)
+    outcome = outcome or predict_test_split(first_model, inner)
     names = class_names(cfg.data.dataset)
     write_pictures(run_dir, outcome, names, run_dir / HISTORY)
     log_test_results(trainer.loggers, outcome, names, run_dir / MISCLASSIFIED)

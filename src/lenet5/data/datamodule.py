@@ -37,7 +37,7 @@ class MNISTDataModule(L.LightningDataModule):
         val_size: int = 5000,
         split_seed: int = 12345,
         batch_size: int = 128,
-        eval_batch_size: int = 1000,
+        eval_batch_size: int = 500,
         augment: str = "none",
         mean: float = 0.0,
         std: float = 1.0,

@@ -75,10 +75,11 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
 
     def _one(self, params, buffers, images, labels):
         output = functional_call(self.template, (params, buffers), (images,))
-        return self.template.loss(output, labels), self.template.predict(output)
+        return self.template.loss(output, labels), self.template.predict(output), output
 
-    def losses(self, images: torch.Tensor, labels: torch.Tensor, shared: bool = False):
-        """(K,) losses and (K, B) predictions; ``shared``: one batch for every run (evaluation).
+    def losses(self, images: torch.Tensor, labels: torch.Tensor, shared: bool = False, outputs: bool = False):
+        """(K,) losses and (K, B) predictions, and with ``outputs`` the (K, B, classes) scores;
+        ``shared``: one batch for every run (evaluation).
 
         On a GPU one vmap runs the K networks as one (convolutions grouped K ways). On a CPU a
         grouped convolution's backward is about twice as slow as K plain ones, so there each
@@ -88,17 +89,19 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
         params, buffers = self.tensors()
         if self.vectorize if self.vectorize is not None else images.device.type != "cpu":
             data_dim = None if shared else 0
-            return vmap(self._one, in_dims=(0, 0, data_dim, data_dim))(params, buffers, images, labels)
-        results = [
-            self._one(
-                {name: p[k] for name, p in params.items()},
-                {name: b[k] for name, b in buffers.items()},
-                images if shared else images[k],
-                labels if shared else labels[k],
-            )
-            for k in range(len(self.seeds))
-        ]
-        return torch.stack([loss for loss, _ in results]), torch.stack([pred for _, pred in results])
+            results = vmap(self._one, in_dims=(0, 0, data_dim, data_dim))(params, buffers, images, labels)
+        else:
+            per_run = [
+                self._one(
+                    {name: p[k] for name, p in params.items()},
+                    {name: b[k] for name, b in buffers.items()},
+                    images if shared else images[k],
+                    labels if shared else labels[k],
+                )
+                for k in range(len(self.seeds))
+            ]
+            results = tuple(torch.stack(parts) for parts in zip(*per_run, strict=True))
+        return results if outputs else results[:2]
 
     def run_state(self, k: int) -> dict[str, torch.Tensor]:
         """Run k's tensors under a single LeNet5's state_dict names, on the CPU."""
@@ -173,21 +176,26 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
         if self.trainer.sanity_checking or self.trainer.state.fn != TrainerFn.FITTING:
             return
         # As the best-val/acc checkpoint of a single run: kept when strictly better.
-        for k, value in enumerate(acc.tolist()):
+        for k, (value, mean_loss) in enumerate(zip(acc.tolist(), loss.tolist(), strict=True)):
             if self.best[k] is None or value > self.best[k]["acc"]:
-                self.best[k] = {"acc": value, "epoch": self.current_epoch, "state": self.run_state(k)}
+                state = self.run_state(k)
+                self.best[k] = {"acc": value, "loss": mean_loss, "epoch": self.current_epoch, "state": state}
 
     @torch.no_grad()
-    def evaluate(self, loader) -> tuple[torch.Tensor, torch.Tensor]:
-        """(K,) mean losses and accuracies of the current tensors over one loader."""
-        sums, seen = torch.zeros(2, len(self.seeds), device=self.device), 0
+    def evaluate(self, loader, keep: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list]:
+        """(K,) mean losses and accuracies of the current tensors over one loader, and the
+        scores of run ``keep`` per batch (its pictures come from this same pass)."""
+        sums, seen, kept = torch.zeros(2, len(self.seeds), device=self.device), 0, []
         for images, labels in loader:
             images, labels = images.to(self.device), labels.to(self.device)
-            losses, predictions = self.losses(images, labels, shared=True)
+            losses, predictions, outputs = self.losses(images, labels, shared=True, outputs=True)
             sums[0] += losses * len(labels)
             sums[1] += (predictions == labels).sum(dim=1)
             seen += len(labels)
-        return (sums / max(seen, 1)).cpu().unbind(0)
+            if keep is not None:
+                kept.append(outputs[keep])
+        losses, accuracies = (sums / max(seen, 1)).cpu().unbind(0)
+        return losses, accuracies, kept
 
     def configure_optimizers(self) -> Any:
         if self.trainer.gradient_clip_val and self.trainer.gradient_clip_algorithm != "value":
