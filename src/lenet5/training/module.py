@@ -69,8 +69,9 @@ class LeNet5Module(LeanSteps, L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         loss, predictions, labels = self._step(batch)
-        self.train_loss_sum += loss.detach() * len(labels)
-        self.train_correct += (predictions == labels).sum()
+        # In place: ``+=`` would assign through nn.Module.__setattr__, slow on every step.
+        self.train_loss_sum.add_(loss.detach(), alpha=len(labels))
+        self.train_correct.add_((predictions == labels).sum())
         self.train_seen += len(labels)
         # Loggers write only every log_every_n_steps steps, so the step value is handed over
         # then: a self.log call costs about 1 ms, a tenth of a LeNet step on a CPU.

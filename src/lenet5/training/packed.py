@@ -130,8 +130,8 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
         images, labels = batch
         losses, predictions = self.losses(images, labels)
         seen = labels.shape[1]
-        self.train_loss_sum += losses.detach() * seen
-        self.train_correct += (predictions == labels).sum(dim=1)
+        self.train_loss_sum.add_(losses.detach(), alpha=seen)
+        self.train_correct.add_((predictions == labels).sum(dim=1))
         self.train_seen += seen
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self._check_finite(losses, f"batch {batch_idx}")
