@@ -1,0 +1,60 @@
+"""The run's pictures are laid out by hand (fixed axes rectangles, no layout engine, for speed):
+every label, tick and caption must still fall inside the saved image, for short digit names and
+Fashion-MNIST's long rotated ones alike."""
+
+from pathlib import Path
+
+import pytest
+import torch
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from lenet5.results import plots
+from lenet5.results.plots import Outcome
+from lenet5.serving.checkpoints import class_names
+
+
+@pytest.fixture
+def drawn(monkeypatch: pytest.MonkeyPatch) -> list[Figure]:
+    """The figures the plot functions save, kept for inspection."""
+    figures: list[Figure] = []
+    original = plots.save_png
+
+    def keep(figure: Figure, path: Path) -> None:
+        figures.append(figure)
+        original(figure, path)
+
+    monkeypatch.setattr(plots, "save_png", keep)
+    return figures
+
+
+def outcome(mistakes: int) -> Outcome:
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(1000) % 10
+    predictions = labels.clone()
+    predictions[:mistakes] = (predictions[:mistakes] + 3) % 10
+    probabilities = torch.softmax(torch.randn(1000, 10, generator=generator), dim=1)
+    return Outcome(torch.rand(1000, 1, 32, 32, generator=generator), labels, predictions, probabilities)
+
+
+def assert_inside(figure: Figure) -> None:
+    """What is drawn (labels, ticks, titles, captions, colour bar) fits the saved page."""
+    renderer = FigureCanvasAgg(figure).get_renderer()
+    figure.draw(renderer)
+    drawn, page = figure.get_tightbbox(renderer), figure.bbox_inches  # both in inches
+    margin = 0.01
+    assert drawn.x0 >= page.x0 - margin and drawn.y0 >= page.y0 - margin, (drawn, page)
+    assert drawn.x1 <= page.x1 + margin and drawn.y1 <= page.y1 + margin, (drawn, page)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_every_label_stays_inside_the_pictures(dataset: str, drawn: list[Figure], tmp_path: Path) -> None:
+    history = tmp_path / plots.HISTORY
+    history.write_text(
+        "epoch,train/loss,train/acc,val/loss,val/acc\n0,0.31,0.9,0.12,0.965\n1,0.2,0.95,0.1,0.97\n"
+    )
+    written = plots.write_pictures(tmp_path, outcome(mistakes=40), class_names(dataset), history)
+    assert [path.name for path in written] == [plots.CONFUSION, plots.MISCLASSIFIED, plots.CURVES]
+    assert len(drawn) == 3
+    for figure in drawn:
+        assert_inside(figure)
