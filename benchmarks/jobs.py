@@ -42,10 +42,11 @@ def with_timer_importable() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": path}
 
 
-def multirun_fixed_costs(data: list[str], work: Path, jobs: int = 3) -> tuple[dict[str, float], float]:
+def multirun_fixed_costs(data: list[str], work: Path, jobs: int = 3) -> tuple[dict[str, float], float, float]:
     """A basic-launcher multirun of ``jobs`` 1-epoch jobs (seeds 0, 1, ...) in one process: the
-    fixed costs of its jobs after the first (imports are paid once per process), medians, and
-    the median 1-epoch job's wall time. A job starts where the one before it wrote its last file."""
+    fixed costs of its jobs after the first (imports are paid once per process), medians, the
+    median 1-epoch job's wall time, and the whole multirun's wall seconds (the K separate runs
+    of ``packed`` when K = ``jobs``). A job starts where the one before it wrote its last file."""
     folder = work / "fixed"
     command = [
         sys.executable,
@@ -59,7 +60,7 @@ def multirun_fixed_costs(data: list[str], work: Path, jobs: int = 3) -> tuple[di
         "+callbacks.epoch_timer.path=${hydra:runtime.output_dir}/timings.json",
         *data,
     ]
-    run_logged(command, work / "fixed.log", env=with_timer_importable())
+    wall = run_logged(command, work / "fixed.log", env=with_timer_importable())
     ends = [max(f.stat().st_mtime for f in (folder / str(n)).rglob("*") if f.is_file()) for n in range(jobs)]
     parts: dict[str, list[float]] = {}
     walls = []
@@ -76,7 +77,7 @@ def multirun_fixed_costs(data: list[str], work: Path, jobs: int = 3) -> tuple[di
         for name, seconds in costs.items():
             parts.setdefault(name, []).append(seconds)
         walls.append(ends[job] - ends[job - 1])
-    return {name: statistics.median(values) for name, values in parts.items()}, statistics.median(walls)
+    return {name: statistics.median(values) for name, values in parts.items()}, statistics.median(walls), wall
 
 
 def fast_recipe(data: list[str], work: Path) -> tuple[float, float]:
@@ -88,15 +89,18 @@ def fast_recipe(data: list[str], work: Path) -> tuple[float, float]:
     return metrics["train_seconds"], metrics["test/acc"]
 
 
-def packed(data: list[str], seeds: int, work: Path) -> tuple[float, float]:
+def packed(data: list[str], seeds: int, work: Path, apart: float | None = None) -> tuple[float, float]:
     """Wall seconds of ``seeds=K`` (one run) and of K separate runs (a basic-launcher multirun,
-    so the separate runs share one process's imports), 1 epoch each, back to back."""
+    so the separate runs share one process's imports), 1 epoch each. ``apart``: the seconds of
+    that very multirun when it has already run (``multirun_fixed_costs`` with K jobs: the same
+    command plus a timing callback), so it is not run twice."""
     script, common = [sys.executable, str(REPO / "train.py")], [MODEL, "trainer.max_epochs=1", *data]
     command = [*script, *common, f"seeds={seeds}", f"hydra.run.dir={work / 'packed'}"]
     together = run_logged(command, work / "packed.log")
-    seed_list = ",".join(str(seed) for seed in range(seeds))
-    command = [*script, "-m", *common, f"seed={seed_list}", f"hydra.sweep.dir={work / 'separate'}"]
-    apart = run_logged(command, work / "separate.log")
+    if apart is None:
+        seed_list = ",".join(str(seed) for seed in range(seeds))
+        command = [*script, "-m", *common, f"seed={seed_list}", f"hydra.sweep.dir={work / 'separate'}"]
+        apart = run_logged(command, work / "separate.log")
     return together, apart
 
 

@@ -252,10 +252,13 @@ def main() -> None:
         work = Path(folder)
         a = hand_loop(cfg, epochs, device)
         b, fixed = framework(data, epochs, work)
-        in_multirun, job_seconds = jobs.multirun_fixed_costs(data, work, jobs=2 if args.quick else 3)
+        # --quick times the fixed costs on a multirun of the seeds row's K jobs: it is then also
+        # that row's K separate runs, one subprocess fewer.
+        in_multirun_jobs = seeds if args.quick else 3
+        in_multirun, job_seconds, multirun_seconds = jobs.multirun_fixed_costs(data, work, in_multirun_jobs)
         c = common_pipeline(cfg, epochs, device)
         fast = jobs.fast_recipe(data, work)
-        packed = jobs.packed(data, seeds, work)
+        packed = jobs.packed(data, seeds, work, multirun_seconds if in_multirun_jobs == seeds else None)
         grid = jobs.grid(data, args.quick, work)
 
     median = {name: statistics.median(s[1:]) for name, s in (("a", a), ("b", b), ("c", c))}
