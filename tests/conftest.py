@@ -52,10 +52,13 @@ def hermetic_env(tmp_path: Path, tiny_data: Path) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def _torch_globals_restored():
     """In-process runs switch torch's deterministic mode and thread count for the process; a
-    test must not hand them on to the next."""
+    test must not hand them on to the next. Every test starts on one torch thread, as the
+    subprocesses do (OMP_NUM_THREADS=1): the tensors are tiny, and beside another busy process
+    two spinning threads on two cores made a 0.4 s SDLM test take 51 s in CI."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
     torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
     torch.set_num_threads(threads)
