@@ -139,3 +139,39 @@ def train_run(tmp_path: Path, run_cli):
         return process, folder
 
     return train
+
+
+@pytest.fixture
+def train_in_process(tmp_path: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch):
+    """train.py's run sequence (``lenet5.run.train``, what train.py's main calls) in this process
+    on tiny data, into ``tmp_path/run`` (or ``run_dir``); returns (metrics, folder). For tests of
+    what a config group does: a train.py subprocess costs ~5 s of imports more and checks
+    nothing more. Tests of the command line (exit codes, stderr, signals) keep ``train_run``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from lenet5.config import CONFIG_DIR
+    from lenet5.run import train
+
+    monkeypatch.setenv("LENET5_DATA_DIR", str(tiny_data))
+    # What a run sets for the whole process: given back after the test.
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    monkeypatch.setattr(torch.utils.deterministic, "fill_uninitialized_memory", fill)
+
+    def run(*overrides: str, run_dir: Path | None = None) -> tuple[dict[str, float], Path]:
+        folder = run_dir or tmp_path / "run"
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(
+                "train",
+                overrides=[*QUICK, *overrides, f"hydra.runtime.output_dir={folder}"],
+                return_hydra_config=True,
+            )
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return train(cfg), folder
+
+    yield run
+    HydraConfig.instance().cfg = None  # no later test may take itself for a Hydra job
