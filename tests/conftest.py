@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -175,3 +176,31 @@ def train_in_process(tmp_path: Path, tiny_data: Path, monkeypatch: pytest.Monkey
 
     yield run
     HydraConfig.instance().cfg = None  # no later test may take itself for a Hydra job
+
+
+@pytest.fixture
+def train_cli_in_process(tmp_path: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    """train.py's command line (``lenet5.train.cli`` with ``sys.argv``) in this process on tiny
+    data, into ``tmp_path/run`` (or ``run_dir``): (process, folder) as ``train_run`` gives them,
+    the process being its exit status, stdout and stderr. For refusals and their one-line
+    errors, without an interpreter start (~5 s) each; test_hostile_inputs.py sends some of the
+    same refusals through a real command line."""
+    from lenet5.train import cli
+
+    monkeypatch.setenv("LENET5_DATA_DIR", str(tiny_data))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    monkeypatch.chdir(tmp_path)
+
+    def run(*overrides: str, run_dir: Path | None = None) -> tuple[SimpleNamespace, Path]:
+        folder = run_dir or tmp_path / "run"
+        monkeypatch.setattr(sys, "argv", ["train.py", *QUICK, f"hydra.run.dir={folder}", *overrides])
+        try:
+            cli()
+            status = 0
+        except SystemExit as exited:
+            status = exited.code
+        output = capsys.readouterr()
+        return SimpleNamespace(returncode=status, stdout=output.out, stderr=output.err), folder
+
+    return run

@@ -142,17 +142,17 @@ def _one_line_error(process: subprocess.CompletedProcess, *fragments: str) -> No
         assert fragment in errors[0]
 
 
-def test_misspelt_group_option_lists_the_options(train_run) -> None:
-    process, _ = train_run("model/pooling=maxx", check=False)
+def test_misspelt_group_option_lists_the_options(train_cli_in_process) -> None:
+    process, _ = train_cli_in_process("model/pooling=maxx")
     assert process.returncode != 0
     assert "Could not find 'model/pooling/maxx'" in process.stderr
     for option in ("avg", "max", "trainable"):
         assert option in process.stderr
 
 
-def test_missing_data_root(train_run, tmp_path: Path) -> None:
+def test_missing_data_root(train_cli_in_process, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
-    process, _ = train_run(f"data.root={missing}", check=False)
+    process, _ = train_cli_in_process(f"data.root={missing}")
     _one_line_error(
         process,
         str(missing / "MNIST" / "raw"),
@@ -163,7 +163,7 @@ def test_missing_data_root(train_run, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncated", "wrong_magic"])
-def test_broken_idx_file(train_run, tiny_data: Path, tmp_path: Path, damage: str) -> None:
+def test_broken_idx_file(train_cli_in_process, tiny_data: Path, tmp_path: Path, damage: str) -> None:
     root = tmp_path / "data"
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -174,17 +174,17 @@ def test_broken_idx_file(train_run, tiny_data: Path, tmp_path: Path, damage: str
     images.write_bytes(
         content[: len(content) // 2] if damage == "truncated" else b"\x00\x00\x77\x77" + content[4:]
     )
-    process, _ = train_run(f"data.root={root}", check=False)
+    process, _ = train_cli_in_process(f"data.root={root}")
     _one_line_error(process, str(raw), "train-*-ubyte")
 
 
-def test_val_size_larger_than_training_set(train_run) -> None:
-    process, _ = train_run("data.val_size=100000", check=False)
+def test_val_size_larger_than_training_set(train_cli_in_process) -> None:
+    process, _ = train_cli_in_process("data.val_size=100000")
     _one_line_error(process, "data.val_size=100000", "600")
 
 
-def test_resume_last_without_a_checkpoint(train_run) -> None:
-    process, _ = train_run("ckpt_path=last", check=False)
+def test_resume_last_without_a_checkpoint(train_cli_in_process) -> None:
+    process, _ = train_cli_in_process("ckpt_path=last")
     _one_line_error(process, "ckpt_path=last")
 
 
