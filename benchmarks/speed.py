@@ -9,6 +9,9 @@
 3. a 4 activations x 3 poolings grid of 1-epoch jobs, basic launcher against joblib;
 4. ``seeds=K`` (K seeds trained together in one run) against K separate 1-epoch runs.
 
+The per-epoch paths (1) live here; the job-level rows (the multirun's fixed costs, 2, 3 and 4)
+in ``jobs.py``, and the callback timing train.py from inside in ``epoch_timer.py``.
+
 Everything runs on the device given (``--device``, default cuda where there is one, else cpu).
 
     make bench                            # full MNIST; ~12 minutes on 2 cores
@@ -25,7 +28,6 @@ import logging
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -43,12 +45,10 @@ from lenet5.config import CONFIG_DIR
 from lenet5.run import without_nvml_cuda_check
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import jobs  # noqa: E402 - the job-level rows, beside this script
 from epoch_timer import EpochTimer  # noqa: E402 - lives beside this script
+from jobs import MODEL, REPO, run_logged, with_timer_importable  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-MODEL = "model=modern"
-ACTIVATIONS = ("sigmoid", "tanh", "scaled_tanh", "relu")
-POOLINGS = ("avg", "max", "trainable")
 # Tiny data (the test suite's): a hold-out, and batches small enough for several steps an epoch.
 QUICK_DATA = ["data.val_size=100", "data.batch_size=50", "data.eval_batch_size=100"]
 
@@ -105,16 +105,6 @@ def hand_loop(cfg: DictConfig, epochs: int, device: torch.device) -> list[float]
     return seconds
 
 
-def run_logged(command: list[str], log: Path, env: dict[str, str] | None = None) -> float:
-    """Run to completion with output to ``log``; wall seconds. A failure shows the log's tail."""
-    started = time.perf_counter()
-    with log.open("w") as out:
-        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env)
-    if code != 0:
-        sys.exit(f"{' '.join(command)} failed ({code}):\n{log.read_text()[-3000:]}")
-    return time.perf_counter() - started
-
-
 def framework(data: list[str], epochs: int, work: Path) -> tuple[list[float], dict[str, float]]:
     """(b) train.py itself, defaults and all, with a callback timing it from inside; and its
     fixed costs: launch to first step, validation during fit, the rest of the fit (checkpoints,
@@ -130,9 +120,8 @@ def framework(data: list[str], epochs: int, work: Path) -> tuple[list[float], di
         f"+callbacks.epoch_timer.path={timings}",
         *data,
     ]
-    path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
     launched = time.time()
-    run_logged(command, work / "framework.log", env={**os.environ, "PYTHONPATH": path})
+    run_logged(command, work / "framework.log", env=with_timer_importable())
     ended = time.time()
     recorded = json.loads(timings.read_text())
     fit = recorded["fit_end"] - recorded["first_step"]
@@ -189,93 +178,6 @@ def common_pipeline(cfg: DictConfig, epochs: int, device: torch.device) -> list[
     )
     trainer.fit(PlainModule(cfg, model), train_dataloaders=loader)
     return timer.epochs
-
-
-def multirun_fixed_costs(data: list[str], work: Path, jobs: int = 3) -> tuple[dict[str, float], float]:
-    """A basic-launcher multirun of ``jobs`` 1-epoch jobs (seeds 0, 1, ...) in one process: the
-    fixed costs of its jobs after the first (imports are paid once per process), medians, and
-    the median 1-epoch job's wall time. A job starts where the one before it wrote its last file."""
-    folder = work / "fixed"
-    command = [
-        sys.executable,
-        str(REPO / "train.py"),
-        "-m",
-        MODEL,
-        "trainer.max_epochs=1",
-        f"seed={','.join(str(seed) for seed in range(jobs))}",
-        f"hydra.sweep.dir={folder}",
-        "+callbacks.epoch_timer._target_=epoch_timer.EpochTimer",
-        "+callbacks.epoch_timer.path=${hydra:runtime.output_dir}/timings.json",
-        *data,
-    ]
-    path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
-    run_logged(command, work / "fixed.log", env={**os.environ, "PYTHONPATH": path})
-    ends = [max(f.stat().st_mtime for f in (folder / str(n)).rglob("*") if f.is_file()) for n in range(jobs)]
-    parts: dict[str, list[float]] = {}
-    walls = []
-    for job in range(1, jobs):
-        t = json.loads((folder / str(job) / "timings.json").read_text())
-        fit = t["fit_end"] - t["first_step"]
-        costs = {
-            "start-up": t["first_step"] - ends[job - 1],
-            "validation": t["validation"],
-            "checkpoints and rest of fit": fit - sum(t["epochs"]) - t["validation"],
-            "evaluation after fit": t["test_end"] - t["fit_end"],
-            "pictures and metrics": ends[job] - t["test_end"],
-        }
-        for name, seconds in costs.items():
-            parts.setdefault(name, []).append(seconds)
-        walls.append(ends[job] - ends[job - 1])
-    return {name: statistics.median(values) for name, values in parts.items()}, statistics.median(walls)
-
-
-def fast_recipe(data: list[str], work: Path) -> tuple[float, float]:
-    """Training seconds (train.py's own, fit with validation) and test accuracy."""
-    folder = work / "fast"
-    command = [sys.executable, str(REPO / "train.py"), "experiment=fast", f"hydra.run.dir={folder}", *data]
-    run_logged(command, work / "fast.log")
-    metrics = json.loads((folder / "metrics.json").read_text())
-    return metrics["train_seconds"], metrics["test/acc"]
-
-
-def packed(data: list[str], seeds: int, work: Path) -> tuple[float, float]:
-    """Wall seconds of ``seeds=K`` (one run) and of K separate runs (a basic-launcher multirun,
-    so the separate runs share one process's imports), 1 epoch each, back to back."""
-    script, common = [sys.executable, str(REPO / "train.py")], [MODEL, "trainer.max_epochs=1", *data]
-    command = [*script, *common, f"seeds={seeds}", f"hydra.run.dir={work / 'packed'}"]
-    together = run_logged(command, work / "packed.log")
-    seed_list = ",".join(str(seed) for seed in range(seeds))
-    command = [*script, "-m", *common, f"seed={seed_list}", f"hydra.sweep.dir={work / 'separate'}"]
-    apart = run_logged(command, work / "separate.log")
-    return together, apart
-
-
-def grid(data: list[str], quick: bool, work: Path) -> tuple[int, float, float]:
-    """(jobs, basic seconds, joblib seconds) for the activation x pooling grid of 1-epoch jobs."""
-    activations, poolings = (("relu", "tanh"), ("max",)) if quick else (ACTIVATIONS, POOLINGS)
-    sweep = [
-        MODEL,
-        f"model/activation={','.join(activations)}",
-        f"model/pooling={','.join(poolings)}",
-        "trainer.max_epochs=1",
-        *data,
-    ]
-    seconds = {}
-    for name, launcher in (("basic", []), ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])):
-        folder = work / f"grid_{name}"
-        command = [
-            sys.executable,
-            str(REPO / "train.py"),
-            "-m",
-            *sweep,
-            *launcher,
-            f"hydra.sweep.dir={folder}",
-        ]
-        seconds[name] = run_logged(command, work / f"grid_{name}.log")
-        done = len(list(folder.glob("*/metrics.json")))
-        if done != len(activations) * len(poolings):
-            sys.exit(f"{name} grid: {done} of {len(activations) * len(poolings)} jobs wrote metrics.json")
-    return len(activations) * len(poolings), seconds["basic"], seconds["joblib"]
 
 
 def machine() -> str:
@@ -350,11 +252,14 @@ def main() -> None:
         work = Path(folder)
         a = hand_loop(cfg, epochs, device)
         b, fixed = framework(data, epochs, work)
-        in_multirun, job_seconds = multirun_fixed_costs(data, work, jobs=2 if args.quick else 3)
+        # --quick times the fixed costs on a multirun of the seeds row's K jobs: it is then also
+        # that row's K separate runs, one subprocess fewer.
+        in_multirun_jobs = seeds if args.quick else 3
+        in_multirun, job_seconds, multirun_seconds = jobs.multirun_fixed_costs(data, work, in_multirun_jobs)
         c = common_pipeline(cfg, epochs, device)
-        fast_seconds, fast_accuracy = fast_recipe(data, work)
-        together, apart = packed(data, seeds, work)
-        jobs, basic, joblib = grid(data, args.quick, work)
+        fast = jobs.fast_recipe(data, work)
+        packed = jobs.packed(data, seeds, work, multirun_seconds if in_multirun_jobs == seeds else None)
+        grid = jobs.grid(data, args.quick, work)
 
     median = {name: statistics.median(s[1:]) for name, s in (("a", a), ("b", b), ("c", c))}
     print()
@@ -371,24 +276,7 @@ def main() -> None:
         + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in fixed.items())
         + f"; {total:.2f} s = {total / (total + median['b']):.0%} of a 1-epoch job   (target <= 20%)"
     )
-    total = sum(in_multirun.values())
-    print(
-        "fixed costs per 1-epoch job in a multirun (jobs after the first, medians): "
-        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in in_multirun.items())
-        + f"; {total:.2f} s = {total / job_seconds:.0%} of the job's {job_seconds:.2f} s   (target <= 20%)"
-    )
-    print(
-        f"experiment=fast: {fast_seconds:.2f} s of training, test accuracy {fast_accuracy:.2%}   "
-        f"(targets <= 8 s, >= 99.0%)"
-    )
-    print(
-        f"{jobs}-job grid, 1 epoch each: basic launcher {basic:.1f} s, joblib (n_jobs=2) {joblib:.1f} s, "
-        f"speed-up {basic / joblib:.2f}x"
-    )
-    print(
-        f"seeds={seeds}, 1 epoch: one run {together:.1f} s, {seeds} separate runs {apart:.1f} s, "
-        f"ratio {together / apart:.2f}   (targets: CPU <= 0.6 at seeds=4; H100 seeds=8 <= 2x one seed)"
-    )
+    jobs.print_rows(in_multirun, job_seconds, fast, grid, seeds, packed)
     print(f"after: {load()}")
 
 

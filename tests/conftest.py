@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -52,10 +53,13 @@ def hermetic_env(tmp_path: Path, tiny_data: Path) -> dict[str, str]:
 @pytest.fixture(autouse=True)
 def _torch_globals_restored():
     """In-process runs switch torch's deterministic mode and thread count for the process; a
-    test must not hand them on to the next."""
+    test must not hand them on to the next. Every test starts on one torch thread, as the
+    subprocesses do (OMP_NUM_THREADS=1): the tensors are tiny, and beside another busy process
+    two spinning threads on two cores made a 0.4 s SDLM test take 51 s in CI."""
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     threads = torch.get_num_threads()
+    torch.set_num_threads(1)
     yield
     torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
     torch.set_num_threads(threads)
@@ -136,3 +140,67 @@ def train_run(tmp_path: Path, run_cli):
         return process, folder
 
     return train
+
+
+@pytest.fixture
+def train_in_process(tmp_path: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch):
+    """train.py's run sequence (``lenet5.run.train``, what train.py's main calls) in this process
+    on tiny data, into ``tmp_path/run`` (or ``run_dir``); returns (metrics, folder). For tests of
+    what a config group does: a train.py subprocess costs ~5 s of imports more and checks
+    nothing more. Tests of the command line (exit codes, stderr, signals) keep ``train_run``."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.hydra_config import HydraConfig
+    from omegaconf import open_dict
+
+    from lenet5.config import CONFIG_DIR
+    from lenet5.run import train
+
+    monkeypatch.setenv("LENET5_DATA_DIR", str(tiny_data))
+    # What a run sets for the whole process: given back after the test.
+    monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
+    fill = torch.utils.deterministic.fill_uninitialized_memory
+    monkeypatch.setattr(torch.utils.deterministic, "fill_uninitialized_memory", fill)
+
+    def run(*overrides: str, run_dir: Path | None = None) -> tuple[dict[str, float], Path]:
+        folder = run_dir or tmp_path / "run"
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose(
+                "train",
+                overrides=[*QUICK, *overrides, f"hydra.runtime.output_dir={folder}"],
+                return_hydra_config=True,
+            )
+        HydraConfig.instance().set_config(cfg)
+        with open_dict(cfg):
+            del cfg["hydra"]
+        return train(cfg), folder
+
+    yield run
+    HydraConfig.instance().cfg = None  # no later test may take itself for a Hydra job
+
+
+@pytest.fixture
+def train_cli_in_process(tmp_path: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch, capsys):
+    """train.py's command line (``lenet5.train.cli`` with ``sys.argv``) in this process on tiny
+    data, into ``tmp_path/run`` (or ``run_dir``): (process, folder) as ``train_run`` gives them,
+    the process being its exit status, stdout and stderr. For refusals and their one-line
+    errors, without an interpreter start (~5 s) each; test_hostile_inputs.py sends some of the
+    same refusals through a real command line."""
+    from lenet5.train import cli
+
+    monkeypatch.setenv("LENET5_DATA_DIR", str(tiny_data))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    monkeypatch.chdir(tmp_path)
+
+    def run(*overrides: str, run_dir: Path | None = None) -> tuple[SimpleNamespace, Path]:
+        folder = run_dir or tmp_path / "run"
+        monkeypatch.setattr(sys, "argv", ["train.py", *QUICK, f"hydra.run.dir={folder}", *overrides])
+        try:
+            cli()
+            status = 0
+        except SystemExit as exited:
+            status = exited.code
+        output = capsys.readouterr()
+        return SimpleNamespace(returncode=status, stdout=output.out, stderr=output.err), folder
+
+    return run

@@ -57,8 +57,8 @@ def test_channels_last_computes_the_same_and_shares_weights(variant: str) -> Non
         torch.testing.assert_close(q.grad, p.grad, msg=name)
 
 
-def test_bf16_mixed_with_channels_last_trains(train_run) -> None:
-    _, run = train_run("model=classic", "trainer.precision=bf16-mixed", "model.channels_last=true")
+def test_bf16_mixed_with_channels_last_trains(train_in_process) -> None:
+    _, run = train_in_process("model=classic", "trainer.precision=bf16-mixed", "model.channels_last=true")
     assert math.isfinite(json.loads((run / "metrics.json").read_text())["test/loss"])
 
 

@@ -11,8 +11,8 @@ from lenet5.results.plots import read_history
 from test_plots import PICTURES, assert_png
 
 
-def test_evaluate_reproduces_the_training_test_accuracy(train_run, run_cli, tmp_path: Path) -> None:
-    _, run_dir = train_run("model=modern", "trainer.max_epochs=2")
+def test_evaluate_reproduces_the_training_test_accuracy(train_in_process, run_cli, tmp_path: Path) -> None:
+    _, run_dir = train_in_process("model=modern", "trainer.max_epochs=2")
     trained = json.loads((run_dir / "metrics.json").read_text())
     out = tmp_path / "evaluation"
     process = run_cli("evaluate.py", f"ckpt_path={trained['best_checkpoint']}", f"hydra.run.dir={out}")
@@ -26,9 +26,9 @@ def test_evaluate_reproduces_the_training_test_accuracy(train_run, run_cli, tmp_
         assert_png(out / name)
 
 
-def test_history_matches_the_csv_logger(train_run) -> None:
+def test_history_matches_the_csv_logger(train_in_process) -> None:
     """history.csv holds each epoch's final values, as the CSV logger records them."""
-    _, run_dir = train_run("model=modern", "trainer.max_epochs=3")
+    _, run_dir = train_in_process("model=modern", "trainer.max_epochs=3")
     logged: dict[str, dict[str, float]] = {}
     with open(run_dir / "csv" / "metrics.csv", newline="") as file:
         for row in csv.DictReader(file):

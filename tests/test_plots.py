@@ -29,8 +29,8 @@ def assert_png(path: Path, min_size: int = 200) -> None:
         image.verify()
 
 
-def test_run_folder_has_the_three_pictures_without_any_logger(train_run) -> None:
-    _, run_dir = train_run("logger=none", "callbacks.lr_monitor=null", "trainer.max_epochs=2")
+def test_run_folder_has_the_three_pictures_without_any_logger(train_in_process) -> None:
+    _, run_dir = train_in_process("logger=none", "callbacks.lr_monitor=null", "trainer.max_epochs=2")
     for name in PICTURES:
         assert_png(run_dir / name)
     rows = read_history(run_dir / "history.csv")

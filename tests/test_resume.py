@@ -2,10 +2,14 @@
 extended (schedules recomputed) or is refused in one line, the first config stays."""
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import yaml
+
+from support import QUICK, REPO, subprocess_env
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -18,6 +22,24 @@ def finished(train_run, tmp_path: Path) -> Path:
     return run
 
 
+@pytest.fixture(scope="module")
+def finished_once(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
+    """One finished run for every failed resume: each must leave it byte-identical (what those
+    tests check), so none needs a run of its own."""
+    folder = tmp_path_factory.mktemp("finished")
+    command = [sys.executable, str(REPO / "train.py"), *QUICK, f"hydra.run.dir={folder / 'run'}"]
+    process = subprocess.run(
+        [*command, "trainer.max_epochs=1"],
+        cwd=folder,
+        env=subprocess_env(folder, tiny_data),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    return folder / "run"
+
+
 @pytest.mark.parametrize(
     "override, message",
     [
@@ -26,13 +48,13 @@ def finished(train_run, tmp_path: Path) -> Path:
         ("model/head=linear", "last.ckpt"),  # weights that do not fit the changed model
     ],
 )
-def test_a_failed_resume_leaves_the_folder_byte_identical(train_run, finished, override, message) -> None:
-    before = files(finished)
-    process, _ = train_run("ckpt_path=last", override, run_dir=finished, check=False)
+def test_a_failed_resume_leaves_the_folder_byte_identical(train_run, finished_once, override, message):
+    before = files(finished_once)
+    process, _ = train_run("ckpt_path=last", override, run_dir=finished_once, check=False)
     assert process.returncode != 0
     assert "Traceback" not in process.stderr
     assert message in process.stderr.strip().splitlines()[-1]
-    assert files(finished) == before
+    assert files(finished_once) == before
 
 
 def test_a_finished_run_extends_to_more_epochs(train_run, finished) -> None:

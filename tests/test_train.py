@@ -37,8 +37,8 @@ def test_preset_trains_end_to_end(train_run, preset: str) -> None:
         assert key in logged
 
 
-def test_fashion_mnist_and_affine_augmentation(train_run) -> None:
-    _, run = train_run("model=modern", "data=fashion_mnist", "data.augment=affine")
+def test_fashion_mnist_and_affine_augmentation(train_in_process) -> None:
+    _, run = train_in_process("model=modern", "data=fashion_mnist", "data.augment=affine")
     resolved = yaml.safe_load((run / "config.yaml").read_text())
     assert resolved["data"]["dataset"] == "fashion_mnist"
     # standardize takes the data config's statistics through interpolation
@@ -48,9 +48,9 @@ def test_fashion_mnist_and_affine_augmentation(train_run) -> None:
 
 @pytest.mark.parametrize("scheduler", ["none", "step", "paper", "onecycle"])
 @pytest.mark.parametrize("optimizer", ["sgd", "adamw"])
-def test_optimizer_and_scheduler_groups(train_run, optimizer: str, scheduler: str) -> None:
-    _, run = train_run("model=modern", f"optimizer={optimizer}", f"scheduler={scheduler}")
-    assert (run / "metrics.json").is_file()
+def test_optimizer_and_scheduler_groups(train_in_process, optimizer: str, scheduler: str) -> None:
+    metrics, run = train_in_process("model=modern", f"optimizer={optimizer}", f"scheduler={scheduler}")
+    assert json.loads((run / "metrics.json").read_text())["test/acc"] == pytest.approx(metrics["test/acc"])
 
 
 def _val_metrics(run: Path) -> dict:
@@ -58,17 +58,18 @@ def _val_metrics(run: Path) -> dict:
     return {k: v for k, v in metrics.items() if k.startswith("val/")}
 
 
-def test_same_seed_gives_identical_validation_metrics(train_run, tmp_path: Path) -> None:
+def test_same_seed_gives_identical_validation_metrics(train_run, train_in_process, tmp_path: Path) -> None:
     _, first = train_run("model=modern", "seed=0", run_dir=tmp_path / "a")
     _, second = train_run("model=modern", "seed=0", run_dir=tmp_path / "b")
-    _, other = train_run("model=modern", "seed=1", run_dir=tmp_path / "c")
+    # Only the two same-seed runs need processes of their own (nothing carried over).
+    _, other = train_in_process("model=modern", "seed=1", run_dir=tmp_path / "c")
     assert _val_metrics(first) == _val_metrics(second)
     assert _val_metrics(first) != _val_metrics(other)  # so seed=0 is not ignored
     assert json.loads((first / "metrics.json").read_text())["seed"] == 0
 
 
-def test_null_seed_is_drawn_and_recorded(train_run) -> None:
-    _, run = train_run("model=modern", "seed=null")
+def test_null_seed_is_drawn_and_recorded(train_in_process) -> None:
+    _, run = train_in_process("model=modern", "seed=null")
     seed = json.loads((run / "metrics.json").read_text())["seed"]
     assert isinstance(seed, int)
     assert yaml.safe_load((run / "config.yaml").read_text())["seed"] == seed
@@ -141,17 +142,17 @@ def _one_line_error(process: subprocess.CompletedProcess, *fragments: str) -> No
         assert fragment in errors[0]
 
 
-def test_misspelt_group_option_lists_the_options(train_run) -> None:
-    process, _ = train_run("model/pooling=maxx", check=False)
+def test_misspelt_group_option_lists_the_options(train_cli_in_process) -> None:
+    process, _ = train_cli_in_process("model/pooling=maxx")
     assert process.returncode != 0
     assert "Could not find 'model/pooling/maxx'" in process.stderr
     for option in ("avg", "max", "trainable"):
         assert option in process.stderr
 
 
-def test_missing_data_root(train_run, tmp_path: Path) -> None:
+def test_missing_data_root(train_cli_in_process, tmp_path: Path) -> None:
     missing = tmp_path / "nowhere"
-    process, _ = train_run(f"data.root={missing}", check=False)
+    process, _ = train_cli_in_process(f"data.root={missing}")
     _one_line_error(
         process,
         str(missing / "MNIST" / "raw"),
@@ -162,7 +163,7 @@ def test_missing_data_root(train_run, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("damage", ["truncated", "wrong_magic"])
-def test_broken_idx_file(train_run, tiny_data: Path, tmp_path: Path, damage: str) -> None:
+def test_broken_idx_file(train_cli_in_process, tiny_data: Path, tmp_path: Path, damage: str) -> None:
     root = tmp_path / "data"
     raw = root / "MNIST" / "raw"
     raw.mkdir(parents=True)
@@ -173,23 +174,23 @@ def test_broken_idx_file(train_run, tiny_data: Path, tmp_path: Path, damage: str
     images.write_bytes(
         content[: len(content) // 2] if damage == "truncated" else b"\x00\x00\x77\x77" + content[4:]
     )
-    process, _ = train_run(f"data.root={root}", check=False)
+    process, _ = train_cli_in_process(f"data.root={root}")
     _one_line_error(process, str(raw), "train-*-ubyte")
 
 
-def test_val_size_larger_than_training_set(train_run) -> None:
-    process, _ = train_run("data.val_size=100000", check=False)
+def test_val_size_larger_than_training_set(train_cli_in_process) -> None:
+    process, _ = train_cli_in_process("data.val_size=100000")
     _one_line_error(process, "data.val_size=100000", "600")
 
 
-def test_resume_last_without_a_checkpoint(train_run) -> None:
-    process, _ = train_run("ckpt_path=last", check=False)
+def test_resume_last_without_a_checkpoint(train_cli_in_process) -> None:
+    process, _ = train_cli_in_process("ckpt_path=last")
     _one_line_error(process, "ckpt_path=last")
 
 
 @pytest.mark.parametrize("logger", ["none", "tensorboard"])
-def test_other_loggers(train_run, logger: str) -> None:
-    _, run = train_run("model=modern", f"logger={logger}")
+def test_other_loggers(train_in_process, logger: str) -> None:
+    _, run = train_in_process("model=modern", f"logger={logger}")
     assert (run / "metrics.json").is_file()
     assert (run / "tensorboard").is_dir() == (logger == "tensorboard")
 

@@ -74,9 +74,17 @@ def test_offline_run_in_the_run_folder(train_run, tmp_path: Path) -> None:
 
 
 def test_multirun_jobs_are_distinct_runs_of_one_group(run_cli, tmp_path: Path) -> None:
+    """Also the names end to end: the swept values only, not the fixed seed=1 (short_name's cases
+    are in test_wandb_runs.py)."""
     sweep = tmp_path / "sweep"
     process = run_cli(
-        "train.py", "-m", *QUICK, "logger=wandb", "model.activation=relu,tanh", f"hydra.sweep.dir={sweep}"
+        "train.py",
+        "-m",
+        *QUICK,
+        "logger=wandb",
+        "model/activation=relu,tanh",
+        "seed=1",
+        f"hydra.sweep.dir={sweep}",
     )
     assert process.returncode == 0, process.stderr[-3000:]
     runs = [offline_run(sweep / str(job)) for job in (0, 1)]

@@ -1,0 +1,164 @@
+"""The job-level rows of the speed benchmark (speed.py prints them after the per-epoch rows):
+what a whole train.py job costs beyond its epochs, measured from outside the process.
+
+- the fixed costs of the jobs of a basic-launcher multirun after the first (imports are paid
+  once per process, so these are what every further job of a sweep pays);
+- ``experiment=fast``: its training seconds and test accuracy;
+- ``seeds=K`` (K seeds trained together in one run) against K separate 1-epoch runs;
+- the activation x pooling grid of 1-epoch jobs, basic launcher against joblib.
+
+Every job is a ``train.py`` subprocess, so each row times the real command line, imports and
+all; a failed job stops the benchmark with its log's tail rather than printing a made-up row.
+"""
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL = "model=modern"
+ACTIVATIONS = ("sigmoid", "tanh", "scaled_tanh", "relu")
+POOLINGS = ("avg", "max", "trainable")
+
+
+def run_logged(command: list[str], log: Path, env: dict[str, str] | None = None) -> float:
+    """Run to completion with output to ``log``; wall seconds. A failure shows the log's tail."""
+    started = time.perf_counter()
+    with log.open("w") as out:
+        code = subprocess.call(command, stdout=out, stderr=subprocess.STDOUT, env=env)
+    if code != 0:
+        sys.exit(f"{' '.join(command)} failed ({code}):\n{log.read_text()[-3000:]}")
+    return time.perf_counter() - started
+
+
+def with_timer_importable() -> dict[str, str]:
+    """The environment with this folder on PYTHONPATH, so that train.py's Hydra can instantiate
+    ``epoch_timer.EpochTimer`` as a callback (``+callbacks.epoch_timer._target_=...``)."""
+    path = os.pathsep.join(filter(None, [str(Path(__file__).resolve().parent), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path}
+
+
+def multirun_fixed_costs(data: list[str], work: Path, jobs: int = 3) -> tuple[dict[str, float], float, float]:
+    """A basic-launcher multirun of ``jobs`` 1-epoch jobs (seeds 0, 1, ...) in one process: the
+    fixed costs of its jobs after the first (imports are paid once per process), medians, the
+    median 1-epoch job's wall time, and the whole multirun's wall seconds (the K separate runs
+    of ``packed`` when K = ``jobs``). A job starts where the one before it wrote its last file."""
+    folder = work / "fixed"
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        "-m",
+        MODEL,
+        "trainer.max_epochs=1",
+        f"seed={','.join(str(seed) for seed in range(jobs))}",
+        f"hydra.sweep.dir={folder}",
+        "+callbacks.epoch_timer._target_=epoch_timer.EpochTimer",
+        "+callbacks.epoch_timer.path=${hydra:runtime.output_dir}/timings.json",
+        *data,
+    ]
+    wall = run_logged(command, work / "fixed.log", env=with_timer_importable())
+    ends = [max(f.stat().st_mtime for f in (folder / str(n)).rglob("*") if f.is_file()) for n in range(jobs)]
+    parts: dict[str, list[float]] = {}
+    walls = []
+    for job in range(1, jobs):
+        t = json.loads((folder / str(job) / "timings.json").read_text())
+        fit = t["fit_end"] - t["first_step"]
+        costs = {
+            "start-up": t["first_step"] - ends[job - 1],
+            "validation": t["validation"],
+            "checkpoints and rest of fit": fit - sum(t["epochs"]) - t["validation"],
+            "evaluation after fit": t["test_end"] - t["fit_end"],
+            "pictures and metrics": ends[job] - t["test_end"],
+        }
+        for name, seconds in costs.items():
+            parts.setdefault(name, []).append(seconds)
+        walls.append(ends[job] - ends[job - 1])
+    return {name: statistics.median(values) for name, values in parts.items()}, statistics.median(walls), wall
+
+
+def fast_recipe(data: list[str], work: Path) -> tuple[float, float]:
+    """Training seconds (train.py's own, fit with validation) and test accuracy."""
+    folder = work / "fast"
+    command = [sys.executable, str(REPO / "train.py"), "experiment=fast", f"hydra.run.dir={folder}", *data]
+    run_logged(command, work / "fast.log")
+    metrics = json.loads((folder / "metrics.json").read_text())
+    return metrics["train_seconds"], metrics["test/acc"]
+
+
+def packed(data: list[str], seeds: int, work: Path, apart: float | None = None) -> tuple[float, float]:
+    """Wall seconds of ``seeds=K`` (one run) and of K separate runs (a basic-launcher multirun,
+    so the separate runs share one process's imports), 1 epoch each. ``apart``: the seconds of
+    that very multirun when it has already run (``multirun_fixed_costs`` with K jobs: the same
+    command plus a timing callback), so it is not run twice."""
+    script, common = [sys.executable, str(REPO / "train.py")], [MODEL, "trainer.max_epochs=1", *data]
+    command = [*script, *common, f"seeds={seeds}", f"hydra.run.dir={work / 'packed'}"]
+    together = run_logged(command, work / "packed.log")
+    if apart is None:
+        seed_list = ",".join(str(seed) for seed in range(seeds))
+        command = [*script, "-m", *common, f"seed={seed_list}", f"hydra.sweep.dir={work / 'separate'}"]
+        apart = run_logged(command, work / "separate.log")
+    return together, apart
+
+
+def grid(data: list[str], quick: bool, work: Path) -> tuple[int, float, float]:
+    """(jobs, basic seconds, joblib seconds) for the activation x pooling grid of 1-epoch jobs."""
+    activations, poolings = (("relu", "tanh"), ("max",)) if quick else (ACTIVATIONS, POOLINGS)
+    sweep = [
+        MODEL,
+        f"model/activation={','.join(activations)}",
+        f"model/pooling={','.join(poolings)}",
+        "trainer.max_epochs=1",
+        *data,
+    ]
+    seconds = {}
+    for name, launcher in (("basic", []), ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])):
+        folder = work / f"grid_{name}"
+        command = [
+            sys.executable,
+            str(REPO / "train.py"),
+            "-m",
+            *sweep,
+            *launcher,
+            f"hydra.sweep.dir={folder}",
+        ]
+        seconds[name] = run_logged(command, work / f"grid_{name}.log")
+        done = len(list(folder.glob("*/metrics.json")))
+        if done != len(activations) * len(poolings):
+            sys.exit(f"{name} grid: {done} of {len(activations) * len(poolings)} jobs wrote metrics.json")
+    return len(activations) * len(poolings), seconds["basic"], seconds["joblib"]
+
+
+def print_rows(
+    in_multirun: dict[str, float],
+    job_seconds: float,
+    fast: tuple[float, float],
+    grid_seconds: tuple[int, float, float],
+    seeds: int,
+    packed_seconds: tuple[float, float],
+) -> None:
+    """The job-level rows, in the order the README quotes them."""
+    fast_seconds, fast_accuracy = fast
+    jobs, basic, joblib = grid_seconds
+    together, apart = packed_seconds
+    total = sum(in_multirun.values())
+    print(
+        "fixed costs per 1-epoch job in a multirun (jobs after the first, medians): "
+        + ", ".join(f"{name} {seconds:.2f} s" for name, seconds in in_multirun.items())
+        + f"; {total:.2f} s = {total / job_seconds:.0%} of the job's {job_seconds:.2f} s   (target <= 20%)"
+    )
+    print(
+        f"experiment=fast: {fast_seconds:.2f} s of training, test accuracy {fast_accuracy:.2%}   "
+        f"(targets <= 8 s, >= 99.0%)"
+    )
+    print(
+        f"{jobs}-job grid, 1 epoch each: basic launcher {basic:.1f} s, joblib (n_jobs=2) {joblib:.1f} s, "
+        f"speed-up {basic / joblib:.2f}x"
+    )
+    print(
+        f"seeds={seeds}, 1 epoch: one run {together:.1f} s, {seeds} separate runs {apart:.1f} s, "
+        f"ratio {together / apart:.2f}   (targets: CPU <= 0.6 at seeds=4; H100 seeds=8 <= 2x one seed)"
+    )
