@@ -5,6 +5,7 @@ import csv
 import json
 from datetime import datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -46,7 +47,8 @@ def test_joblib_grid_and_report(multirun, run_cli):
     )  # fmt: skip
     assert process.returncode == 0, process.stderr[-3000:]
     assert "0 of 4 jobs failed" in process.stderr
-    threads = max(1, available_cores() // 2)
+    # cores // 2 concurrent jobs, capped by the subprocesses' OMP_NUM_THREADS=1 (support.py).
+    threads = min(max(1, available_cores() // 2), 1)
     for job in range(4):
         assert (sweep / str(job) / "metrics.json").is_file()
         assert f"torch threads: {threads} (" in (sweep / str(job) / "train.log").read_text()
@@ -125,3 +127,23 @@ def test_optuna_search_reports_best_value(multirun):
     assert set(results["best_params"]) == {"optimizer.lr", "optimizer.weight_decay"}
     best = max(json.loads((sweep / str(j) / "metrics.json").read_text())["val/acc"] for j in range(3))
     assert results["best_value"] == pytest.approx(best)
+
+
+@pytest.mark.parametrize(("omp", "expected"), [(None, 4), ("1", 1), ("2", 2), ("16", 4), ("junk", 4)])
+def test_multirun_threads_are_cores_over_jobs_capped_by_omp(monkeypatch, omp, expected) -> None:
+    """8 cores, 2 concurrent jobs: 4 threads each, fewer where OMP_NUM_THREADS asks for fewer."""
+    import torch
+
+    from lenet5 import sweep
+
+    monkeypatch.setattr(sweep, "in_multirun", lambda: True)
+    monkeypatch.setattr(sweep, "available_cores", lambda: 8)
+    monkeypatch.setattr(sweep, "concurrent_jobs", lambda launcher, cores: 2)
+    hydra = SimpleNamespace(launcher=None)
+    monkeypatch.setattr(sweep, "HydraConfig", SimpleNamespace(get=lambda: hydra))
+    if omp is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", omp)
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
+    assert sweep.limit_threads() == expected

@@ -55,7 +55,8 @@ def concurrent_jobs(launcher: DictConfig, cores: int) -> int:
 
 def limit_threads() -> int | None:
     """In a multirun, torch threads = max(1, cores // concurrent jobs): N jobs on N cores must
-    not oversubscribe (two 2-thread jobs on 2 cores ran 10x slower). Single runs keep torch's
+    not oversubscribe (two 2-thread jobs on 2 cores ran 10x slower). OMP_NUM_THREADS, where set,
+    is a ceiling (a job scheduler's or a shared machine's share). Single runs keep torch's
     default (and OMP_NUM_THREADS)."""
     if not in_multirun():
         return None
@@ -64,6 +65,9 @@ def limit_threads() -> int | None:
     cores = available_cores()
     jobs = concurrent_jobs(HydraConfig.get().launcher, cores)
     threads = max(1, cores // jobs)
+    requested = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if requested.isdigit() and int(requested) > 0:
+        threads = min(threads, int(requested))
     torch.set_num_threads(threads)
     log.info("torch threads: %d (%d cores / %d concurrent jobs)", threads, cores, jobs)
     return threads
