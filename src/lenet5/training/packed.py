@@ -91,6 +91,10 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
             data_dim = None if shared else 0
             results = vmap(self._one, in_dims=(0, 0, data_dim, data_dim))(params, buffers, images, labels)
         else:
+            # unbind, not p[k]: one stack of the K gradients in the backward instead of K
+            # zero-filled full-size ones added up (0.4 ms a seed's step on 2 cores).
+            params = {name: p.unbind(0) for name, p in params.items()}
+            buffers = {name: b.unbind(0) for name, b in buffers.items()}
             per_run = [
                 self._one(
                     {name: p[k] for name, p in params.items()},
