@@ -182,3 +182,21 @@ def test_report_counts_a_packed_job_as_its_seeds(tmp_path: Path) -> None:
     assert rows["| avg"].startswith("| avg | 3 |") and "91.00 ± 1.00" in rows["| avg"]
     assert rows["| max"].startswith("| max | 3 |") and "96.00 ± 1.00" in rows["| max"]
     assert "seeds: 0, 1, 2" in report
+
+
+@pytest.mark.parametrize(
+    ("overrides", "validated"),
+    [
+        (("data.val_size=0",), False),  # the paper's set-up: nothing held out, nothing to validate
+        (("+trainer.check_val_every_n_epoch=5",), True),  # no validation during fit: one after it
+    ],
+)
+def test_packed_validation_numbers_come_from_a_pass_that_ran(train_run, tmp_path, overrides, validated):
+    _, run = train_run("model=modern", "seed=0", "seeds=2", *overrides, run_dir=tmp_path / "packed")
+    per_seed = json.loads((run / "metrics.json").read_text())["per_seed"]
+    for entry in per_seed:
+        assert ("val/acc" in entry) is validated and ("val/loss" in entry) is validated
+        assert 0 <= entry["test/acc"] <= 1
+        if validated:
+            assert 0 <= entry["val/acc"] <= 1 and entry["val/loss"] > 0
+    assert (run / "misclassified.png").is_file()
