@@ -1,6 +1,6 @@
-"""The run's pictures are laid out by hand (fixed axes rectangles, no layout engine, for speed):
-every label, tick and caption must still fall inside the saved image, for short digit names and
-Fashion-MNIST's long rotated ones alike."""
+"""The run's pictures are laid out by hand for speed (fixed axes rectangles and no layout engine
+for the matplotlib ones, fixed cells for misclassified.png): every label, tick and caption must
+still fall inside the saved image, for short digit names and Fashion-MNIST's long ones alike."""
 
 from pathlib import Path
 
@@ -9,7 +9,7 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from lenet5.results import plots
+from lenet5.results import montage, plots
 from lenet5.results.plots import Outcome
 from lenet5.serving.checkpoints import class_names
 
@@ -55,6 +55,18 @@ def test_every_label_stays_inside_the_pictures(dataset: str, drawn: list[Figure]
     )
     written = plots.write_pictures(tmp_path, outcome(mistakes=40), class_names(dataset), history)
     assert [path.name for path in written] == [plots.CONFUSION, plots.MISCLASSIFIED, plots.CURVES]
-    assert len(drawn) == 3
+    assert len(drawn) == 2  # confusion matrix and curves; misclassified.png is drawn by Pillow
     for figure in drawn:
         assert_inside(figure)
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "fashion_mnist"])
+def test_every_misclassified_caption_fits_its_cell(dataset: str) -> None:
+    names = class_names(dataset)
+    font = montage.font(12)
+    for true in names:
+        for predicted in names:
+            for caption in (f"true {true}", f"pred {predicted} (100%)"):
+                assert font.getlength(caption) <= montage.CELL_WIDTH - 8, caption
+    title = "36 most confident of 10000 mistakes on 10000 test images"
+    assert montage.font(15).getlength(title) <= montage.COLUMNS * montage.CELL_WIDTH - 20

@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from lenet5.atomic import save_whole
 from lenet5.data import MNISTDataModule
 from lenet5.models import LeNet5
+from lenet5.results.montage import draw_montage
 from lenet5.serving.predict import classify
 
 HISTORY = "history.csv"
@@ -162,35 +163,20 @@ def plot_confusion_matrix(outcome: Outcome, names: list[str], path: Path) -> Non
 
 
 def plot_misclassified(outcome: Outcome, names: list[str], path: Path, count: int = 36) -> None:
-    """The most confident mistakes first: those say most about what the model gets wrong.
-
-    One image of all the digits on one axes, captions as text: 36 axes under a layout engine
-    took 1.5-5 s, a large share of a short job's fixed cost."""
+    """The most confident mistakes first: those say most about what the model gets wrong."""
     wrong = (outcome.predictions != outcome.labels).nonzero().flatten()
     confidence = outcome.probabilities[wrong, outcome.predictions[wrong]]
     worst = wrong[confidence.argsort(descending=True)][:count].tolist()
-    columns = 6
-    rows = max(1, math.ceil(len(worst) / columns))
-    size, gap, caption = outcome.images.shape[-1], 6, 22  # pixels: digit, margin, caption band
-    cell_w, cell_h = size + 2 * gap, size + caption + gap
-    montage = np.zeros((rows * cell_h, columns * cell_w), dtype=np.float32)
-    figure = Figure(figsize=(columns * 1.6, rows * 1.9 + 0.5))
-    ax = figure.add_axes((0.01, 0.01, 0.98, 0.98 - 0.45 / (rows * 1.9 + 0.5)))
-    ax.axis("off")
-    for slot, index in enumerate(worst):
-        top, left = (slot // columns) * cell_h + caption, (slot % columns) * cell_w + gap
-        montage[top : top + size, left : left + size] = outcome.images[index, 0].numpy()
+    captions = []
+    for index in worst:
         true, predicted = int(outcome.labels[index]), int(outcome.predictions[index])
         confidence = float(outcome.probabilities[index, predicted])
-        text = f"true {names[true]}\npred {names[predicted]} ({confidence:.0%})"
-        ax.text(left + size / 2, top - 2, text, ha="center", va="bottom", fontsize=8)
-    ax.imshow(montage, cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
+        captions.append((f"true {names[true]}", f"pred {names[predicted]} ({confidence:.0%})"))
     if worst:
         title = f"{len(worst)} most confident of {len(wrong)} mistakes on {len(outcome.labels)} test images"
     else:
         title = f"no mistakes on {len(outcome.labels)} test images"
-    figure.suptitle(title, fontsize=10)
-    save_png(figure, path)
+    draw_montage(outcome.images[worst], captions, title, path)
 
 
 def plot_curves(history: Path, path: Path, test_accuracy: float | None = None) -> None:
