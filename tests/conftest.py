@@ -22,6 +22,7 @@ from support import (
     TINY_TRAIN,
     read_real,
     subprocess_env,
+    train_once,
     write_idx,
 )
 
@@ -82,9 +83,9 @@ def mnist_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def real_mnist_checkpoint(tmp_path_factory: pytest.TempPathFactory, mnist_subset: Path) -> Path:
     """A ReLU/max LeNet-5 trained once per session on the subset (3 short passes, about 99%
     of digits right): the slow tests that read real-looking digits share it."""
-    folder = tmp_path_factory.mktemp("real_mnist_model")
-    overrides = [
-        *QUICK,
+    run = train_once(
+        tmp_path_factory.mktemp("real_mnist_model"),
+        mnist_subset,
         "model=modern",
         "trainer.max_epochs=3",
         "trainer.limit_train_batches=300",
@@ -93,18 +94,9 @@ def real_mnist_checkpoint(tmp_path_factory: pytest.TempPathFactory, mnist_subset
         "data.eval_batch_size=1000",
         "trainer.log_every_n_steps=50",
         "logger=none",
-        f"hydra.run.dir={folder / 'run'}",
-    ]
-    process = subprocess.run(
-        [sys.executable, str(REPO / "train.py"), *overrides],
-        cwd=folder,
-        env=subprocess_env(folder, mnist_subset),
-        capture_output=True,
-        text=True,
         timeout=900,
     )
-    assert process.returncode == 0, process.stderr[-3000:]
-    return Path(json.loads((folder / "run" / "metrics.json").read_text())["best_checkpoint"])
+    return Path(json.loads((run / "metrics.json").read_text())["best_checkpoint"])
 
 
 @pytest.fixture

@@ -2,6 +2,8 @@
 tests/models would shadow it as a module)."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -61,3 +63,14 @@ def subprocess_env(folder: Path, data: Path) -> dict[str, str]:
         OMP_NUM_THREADS="1",
     )
     return env
+
+
+def train_once(folder: Path, data: Path, *overrides: str, timeout: float = 600) -> Path:
+    """``train.py`` with QUICK and ``overrides`` on ``data``, into ``folder/run``, for a fixture
+    that shares one finished run among many tests; that run folder."""
+    command = [sys.executable, str(REPO / "train.py"), *QUICK, *overrides, f"hydra.run.dir={folder / 'run'}"]
+    process = subprocess.run(
+        command, cwd=folder, env=subprocess_env(folder, data), capture_output=True, text=True, timeout=timeout
+    )
+    assert process.returncode == 0, process.stderr[-3000:]
+    return folder / "run"

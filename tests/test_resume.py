@@ -2,14 +2,12 @@
 extended (schedules recomputed) or is refused in one line, the first config stays."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from support import QUICK, REPO, subprocess_env
+from support import train_once
 
 
 def files(folder: Path) -> dict[str, bytes]:
@@ -26,18 +24,7 @@ def finished(train_run, tmp_path: Path) -> Path:
 def finished_once(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> Path:
     """One finished run for every failed resume: each must leave it byte-identical (what those
     tests check), so none needs a run of its own."""
-    folder = tmp_path_factory.mktemp("finished")
-    command = [sys.executable, str(REPO / "train.py"), *QUICK, f"hydra.run.dir={folder / 'run'}"]
-    process = subprocess.run(
-        [*command, "trainer.max_epochs=1"],
-        cwd=folder,
-        env=subprocess_env(folder, tiny_data),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert process.returncode == 0, process.stderr[-3000:]
-    return folder / "run"
+    return train_once(tmp_path_factory.mktemp("finished"), tiny_data, "trainer.max_epochs=1")
 
 
 @pytest.mark.parametrize(
