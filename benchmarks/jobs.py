@@ -4,7 +4,10 @@ what a whole train.py job costs beyond its epochs, measured from outside the pro
 - the fixed costs of the jobs of a basic-launcher multirun after the first (imports are paid
   once per process, so these are what every further job of a sweep pays);
 - ``experiment=fast``: its training seconds and test accuracy;
-- ``seeds=K`` (K seeds trained together in one run) against K separate 1-epoch runs;
+- train.py's CPU time per training epoch on one thread at a small batch, for the framework's
+  work per step (against the hand loop's, measured in speed.py the same way);
+- ``seeds=K`` (K seeds trained together in one run) against K separate 1-epoch runs, both as K
+  train.py processes and as a K-job multirun (which pays the imports once);
 - the activation x pooling grid of 1-epoch jobs, basic launcher against joblib.
 
 Every job is a ``train.py`` subprocess, so each row times the real command line, imports and
@@ -80,6 +83,24 @@ def multirun_fixed_costs(data: list[str], work: Path, jobs: int = 3) -> tuple[di
     return {name: statistics.median(values) for name, values in parts.items()}, statistics.median(walls), wall
 
 
+def cpu_epochs(data: list[str], epochs: int, work: Path) -> list[float]:
+    """train.py's CPU seconds per training epoch on one intra-op thread (``data`` sets the
+    batch): with one thread, CPU time is the work done, however busy the machine is."""
+    folder = work / "cpu_epochs"
+    command = [
+        sys.executable,
+        str(REPO / "train.py"),
+        MODEL,
+        f"trainer.max_epochs={epochs}",
+        f"hydra.run.dir={folder}",
+        "+callbacks.epoch_timer._target_=epoch_timer.EpochTimer",
+        f"+callbacks.epoch_timer.path={folder / 'timings.json'}",
+        *data,
+    ]
+    run_logged(command, work / "cpu_epochs.log", env={**with_timer_importable(), "OMP_NUM_THREADS": "1"})
+    return json.loads((folder / "timings.json").read_text())["cpu_epochs"]
+
+
 def fast_recipe(data: list[str], work: Path) -> tuple[float, float]:
     """Training seconds (train.py's own, fit with validation) and test accuracy."""
     folder = work / "fast"
@@ -89,19 +110,27 @@ def fast_recipe(data: list[str], work: Path) -> tuple[float, float]:
     return metrics["train_seconds"], metrics["test/acc"]
 
 
-def packed(data: list[str], seeds: int, work: Path, apart: float | None = None) -> tuple[float, float]:
-    """Wall seconds of ``seeds=K`` (one run) and of K separate runs (a basic-launcher multirun,
-    so the separate runs share one process's imports), 1 epoch each. ``apart``: the seconds of
-    that very multirun when it has already run (``multirun_fixed_costs`` with K jobs: the same
-    command plus a timing callback), so it is not run twice."""
+def packed(
+    data: list[str], seeds: int, work: Path, in_multirun: float | None = None
+) -> tuple[float, float, float]:
+    """Wall seconds of ``seeds=K`` (one run), of K separate train.py processes, and of K
+    separate runs as one basic-launcher multirun (sharing one process's imports), 1 epoch each.
+    ``in_multirun``: the seconds of that very multirun when it has already run
+    (``multirun_fixed_costs`` with K jobs: the same command plus a timing callback)."""
     script, common = [sys.executable, str(REPO / "train.py")], [MODEL, "trainer.max_epochs=1", *data]
     command = [*script, *common, f"seeds={seeds}", f"hydra.run.dir={work / 'packed'}"]
     together = run_logged(command, work / "packed.log")
-    if apart is None:
+    processes = sum(
+        run_logged(
+            [*script, *common, f"seed={seed}", f"hydra.run.dir={work / f'single{seed}'}"], work / "single.log"
+        )
+        for seed in range(seeds)
+    )
+    if in_multirun is None:
         seed_list = ",".join(str(seed) for seed in range(seeds))
         command = [*script, "-m", *common, f"seed={seed_list}", f"hydra.sweep.dir={work / 'separate'}"]
-        apart = run_logged(command, work / "separate.log")
-    return together, apart
+        in_multirun = run_logged(command, work / "separate.log")
+    return together, processes, in_multirun
 
 
 def grid(data: list[str], quick: bool, work: Path) -> tuple[int, float, float]:
@@ -138,12 +167,12 @@ def print_rows(
     fast: tuple[float, float],
     grid_seconds: tuple[int, float, float],
     seeds: int,
-    packed_seconds: tuple[float, float],
+    packed_seconds: tuple[float, float, float],
 ) -> None:
     """The job-level rows, in the order the README quotes them."""
     fast_seconds, fast_accuracy = fast
     jobs, basic, joblib = grid_seconds
-    together, apart = packed_seconds
+    together, processes, multirun = packed_seconds
     total = sum(in_multirun.values())
     print(
         "fixed costs per 1-epoch job in a multirun (jobs after the first, medians): "
@@ -159,6 +188,8 @@ def print_rows(
         f"speed-up {basic / joblib:.2f}x"
     )
     print(
-        f"seeds={seeds}, 1 epoch: one run {together:.1f} s, {seeds} separate runs {apart:.1f} s, "
-        f"ratio {together / apart:.2f}   (targets: CPU <= 0.6 at seeds=4; H100 seeds=8 <= 2x one seed)"
+        f"seeds={seeds}, 1 epoch: one run {together:.1f} s; {seeds} separate runs: {seeds} processes "
+        f"{processes:.1f} s (ratio {together / processes:.2f}), one {seeds}-job multirun {multirun:.1f} s "
+        f"(ratio {together / multirun:.2f}); {together / (processes / seeds):.1f}x one seed's process"
+        "   (targets: CPU <= 0.6 at seeds=4; H100 seeds=8 <= 2x one seed)"
     )
