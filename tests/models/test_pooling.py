@@ -1,13 +1,14 @@
-"""Subsampling: the paper's trainable S2/S4 units against hand computation, and fixed pooling."""
+"""Subsampling: the paper's trainable S2/S4 units against hand computation, and fixed pooling
+(max pooling's gradient-free CPU path against F.max_pool2d: the same numbers)."""
 
 import itertools
 
 import pytest
 import torch
 
-from lenet5.models import ACTIVATIONS, POOLINGS, TrainableSubsampling
+from lenet5.models import ACTIVATIONS, POOLINGS, LeNet5, TrainableSubsampling
 from lenet5.models.activations import make_activation
-from lenet5.models.pooling import make_pooling
+from lenet5.models.pooling import FixedPooling, make_pooling
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -58,3 +59,53 @@ def test_fixed_pooling_has_no_parameters(name):
     blocks = x.unfold(2, 2, 2).unfold(3, 2, 2).reshape(2, 6, 2, 2, 4)  # (..., block of 4)
     expected = {"avg": blocks.mean(dim=-1), "max": blocks.amax(dim=-1)}[name]
     torch.testing.assert_close(layer(x), expected)
+
+
+def _blocks() -> dict[str, torch.Tensor]:
+    """Maps whose 2x2 blocks have ties, zeros of both signs, NaNs and infinities."""
+    generator = torch.Generator().manual_seed(5)
+    ties = torch.randint(-2, 3, (2, 3, 6, 8), generator=generator).float()
+    special = torch.randn(2, 3, 6, 8, generator=generator)
+    special.view(-1)[::7] = float("nan")
+    special.view(-1)[3::11] = float("inf")
+    special.view(-1)[5::13] = float("-inf")
+    special.view(-1)[1::5] = -0.0
+    return {
+        "ties": ties,
+        "special": special,
+        "relu_s2": torch.relu(torch.randn(4, 6, 28, 28, generator=generator)),
+        "s4": torch.randn(4, 16, 10, 10, generator=generator, dtype=torch.float64),
+        "odd": torch.randn(2, 3, 7, 9, generator=generator),  # F.max_pool2d's own path
+        "channels_last": torch.randn(2, 3, 6, 8, generator=generator).contiguous(
+            memory_format=torch.channels_last
+        ),
+    }
+
+
+@pytest.mark.parametrize("name", list(_blocks()))
+def test_max_pool_without_gradient_equals_max_pool2d(name):
+    x = _blocks()[name]
+    with torch.no_grad():
+        expected, got = torch.nn.functional.max_pool2d(x, 2), FixedPooling("max")(x)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    assert torch.equal(got.isnan(), expected.isnan())
+    assert torch.equal(got.nan_to_num(7.0), expected.nan_to_num(7.0))
+
+
+def test_max_pool_with_gradient_routes_it_as_max_pool2d():
+    x = _blocks()["ties"].requires_grad_()
+    reference = x.detach().clone().requires_grad_()
+    grad = torch.randn(2, 3, 3, 4)
+    FixedPooling("max")(x).backward(grad)
+    torch.nn.functional.max_pool2d(reference, 2).backward(grad)
+    assert torch.equal(x.grad, reference.grad)
+
+
+@pytest.mark.parametrize("c3", ["paper", "full"])
+def test_lenet5_with_max_pooling_evaluates_as_it_trains(c3):
+    """The evaluation path (no gradient) gives the very outputs of the training path."""
+    model = LeNet5(activation="relu", pooling="max", c3=c3, head="linear", init="default")
+    images = torch.rand(8, 1, 32, 32)
+    with torch.no_grad():
+        evaluated = model(images)
+    assert torch.equal(evaluated, model(images).detach())

@@ -2,6 +2,12 @@
 
 ``trainable`` is the paper's: each output is the sum of a 2x2 block times one trainable
 coefficient per map plus one trainable bias per map, then the squashing function.
+
+On a CPU, ``F.max_pool2d`` of (N, C, H, W) maps walks every small map on its own: 6 ms for a
+batch of 500 at S2 on 2 cores, about half of an evaluation pass over it. Where no gradient is
+wanted (validation, test, predict), ``max_pool_2x2`` takes the same maximum as two elementwise
+maxima of strided views, rows then columns (0.4 ms); a maximum is exact, so the outputs are the
+same numbers. Training keeps the one operator, whose backward needs the argmax it records.
 """
 
 import torch
@@ -31,6 +37,30 @@ class TrainableSubsampling(nn.Module):
         return 5 * output_shape.numel()  # four inputs and the bias per output unit
 
 
+def by_elementwise_max(x: torch.Tensor) -> bool:
+    """Whether ``max_pool_2x2`` is the faster path: plain CPU tensors in NCHW order with even
+    sides when no gradient flows; not under tracing, compilation or export, which want the one
+    operator."""
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():  # before x is looked at
+        return False
+    return (
+        type(x) is torch.Tensor
+        and not (x.requires_grad and torch.is_grad_enabled())
+        and x.device.type == "cpu"
+        and x.dim() == 4
+        and x.shape[-1] % 2 == 0
+        and x.shape[-2] % 2 == 0
+        and x.is_contiguous()
+    )
+
+
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """``F.max_pool2d(x, 2)`` of even-sided maps, without the argmax (a NaN in a block gives NaN
+    either way)."""
+    rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2])
+
+
 class FixedPooling(nn.Module):
     """Average or max pooling: no parameters, no squashing of its own."""
 
@@ -39,6 +69,8 @@ class FixedPooling(nn.Module):
         self.pool = nn.AvgPool2d(2) if kind == "avg" else nn.MaxPool2d(2)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if isinstance(self.pool, nn.MaxPool2d) and by_elementwise_max(x):
+            return max_pool_2x2(x)
         return self.pool(x)
 
     def parameter_count(self) -> int:
