@@ -8,7 +8,7 @@ import torch
 
 from lenet5.models import ACTIVATIONS, POOLINGS, LeNet5, TrainableSubsampling
 from lenet5.models.activations import make_activation
-from lenet5.models.pooling import FixedPooling, make_pooling
+from lenet5.models.pooling import FixedPooling, by_elementwise_max, make_pooling
 
 
 @pytest.mark.parametrize("activation", list(ACTIVATIONS))
@@ -76,9 +76,9 @@ def _blocks() -> dict[str, torch.Tensor]:
         "relu_s2": torch.relu(torch.randn(4, 6, 28, 28, generator=generator)),
         "s4": torch.randn(4, 16, 10, 10, generator=generator, dtype=torch.float64),
         "odd": torch.randn(2, 3, 7, 9, generator=generator),  # F.max_pool2d's own path
-        "channels_last": torch.randn(2, 3, 6, 8, generator=generator).contiguous(
-            memory_format=torch.channels_last
-        ),
+        "channels_last_ties": ties.contiguous(memory_format=torch.channels_last),
+        "channels_last_special": special.contiguous(memory_format=torch.channels_last),
+        "transposed": torch.randn(2, 3, 8, 6, generator=generator).transpose(-1, -2),  # operator
     }
 
 
@@ -88,8 +88,22 @@ def test_max_pool_without_gradient_equals_max_pool2d(name):
     with torch.no_grad():
         expected, got = torch.nn.functional.max_pool2d(x, 2), FixedPooling("max")(x)
     assert got.shape == expected.shape and got.dtype == expected.dtype
+    for layout in (torch.contiguous_format, torch.channels_last):
+        assert got.is_contiguous(memory_format=layout) == expected.is_contiguous(memory_format=layout)
     assert torch.equal(got.isnan(), expected.isnan())
     assert torch.equal(got.nan_to_num(7.0), expected.nan_to_num(7.0))
+
+
+@pytest.mark.parametrize(
+    ("name", "fast"),
+    [("ties", True), ("relu_s2", True), ("s4", True), ("channels_last_ties", True)]
+    + [("odd", False), ("transposed", False)],
+)
+def test_maxima_path_is_taken_for_dense_even_maps_only(name, fast):
+    x = _blocks()[name]
+    with torch.no_grad():
+        assert by_elementwise_max(x) is fast
+    assert by_elementwise_max(x.clone().requires_grad_()) is False  # training keeps the operator
 
 
 def test_max_pool_with_gradient_routes_it_as_max_pool2d():
@@ -101,10 +115,13 @@ def test_max_pool_with_gradient_routes_it_as_max_pool2d():
     assert torch.equal(x.grad, reference.grad)
 
 
+@pytest.mark.parametrize("channels_last", [False, True])
 @pytest.mark.parametrize("c3", ["paper", "full"])
-def test_lenet5_with_max_pooling_evaluates_as_it_trains(c3):
+def test_lenet5_with_max_pooling_evaluates_as_it_trains(c3, channels_last):
     """The evaluation path (no gradient) gives the very outputs of the training path."""
-    model = LeNet5(activation="relu", pooling="max", c3=c3, head="linear", init="default")
+    model = LeNet5(
+        activation="relu", pooling="max", c3=c3, head="linear", init="default", channels_last=channels_last
+    )
     images = torch.rand(8, 1, 32, 32)
     with torch.no_grad():
         evaluated = model(images)

@@ -7,7 +7,8 @@ On a CPU, ``F.max_pool2d`` of (N, C, H, W) maps walks every small map on its own
 batch of 500 at S2 on 2 cores, about half of an evaluation pass over it. Where no gradient is
 wanted (validation, test, predict), ``max_pool_2x2`` takes the same maximum as two elementwise
 maxima of strided views, rows then columns (0.4 ms); a maximum is exact, so the outputs are the
-same numbers. Training keeps the one operator, whose backward needs the argmax it records.
+same numbers. In channels-last memory the operator takes 4.1 ms and the maxima 0.36 ms.
+Training keeps the one operator, whose backward needs the argmax it records.
 """
 
 import torch
@@ -38,9 +39,9 @@ class TrainableSubsampling(nn.Module):
 
 
 def by_elementwise_max(x: torch.Tensor) -> bool:
-    """Whether ``max_pool_2x2`` is the faster path: plain CPU tensors in NCHW order with even
-    sides when no gradient flows; not under tracing, compilation or export, which want the one
-    operator."""
+    """Whether ``max_pool_2x2`` is the faster path: plain CPU tensors, dense in NCHW or
+    channels-last order (the maxima keep it), with even sides when no gradient flows; not under
+    tracing, compilation or export, which want the one operator."""
     if torch.jit.is_tracing() or torch.compiler.is_compiling():  # before x is looked at
         return False
     return (
@@ -50,7 +51,7 @@ def by_elementwise_max(x: torch.Tensor) -> bool:
         and x.dim() == 4
         and x.shape[-1] % 2 == 0
         and x.shape[-2] % 2 == 0
-        and x.is_contiguous()
+        and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))
     )
 
 
