@@ -1,16 +1,18 @@
 """Where the training time goes, measured in one run on this machine and the same MNIST:
 
 1. seconds per training epoch of the same LeNet-5 (model=modern: ReLU, max pooling), Adam,
-   one-cycle and batch size, three ways: (a) a hand-written loop over in-memory tensors,
-   (b) this framework's train.py, (c) the common pipeline, torchvision per-sample transforms
-   and a 2-worker DataLoader inside Lightning; and train.py's start-up time to its first step;
-   and train.py's fixed costs per job (start-up, validation, what follows the fit);
+   one-cycle and batch size, three ways: (a) a hand-written loop over in-memory tensors, also
+   with the network in channels-last memory, (b) this framework's train.py, (c) the common
+   pipeline, torchvision per-sample transforms and a 2-worker DataLoader inside Lightning; and
+   train.py's start-up time to its first step and fixed costs per job (start-up, validation,
+   what follows the fit);
 2. the training seconds and test accuracy of ``experiment=fast``;
 3. a 4 activations x 3 poolings grid of 1-epoch jobs, basic launcher against joblib;
 4. ``seeds=K`` (K seeds trained together in one run) against K separate 1-epoch runs.
 
-The per-epoch paths (1) live here; the job-level rows (the multirun's fixed costs, 2, 3 and 4)
-in ``jobs.py``, and the callback timing train.py from inside in ``epoch_timer.py``.
+The per-epoch paths (1) live here, (c) in ``pipeline.py``; the job-level rows (the multirun's
+fixed costs, 2, 3 and 4) in ``jobs.py``; the callback timing train.py from inside in
+``epoch_timer.py``.
 
 Everything runs on the device given (``--device``, default cuda where there is one, else cpu).
 
@@ -38,16 +40,15 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import DictConfig
-from torch.utils.data import DataLoader, random_split
-from torchvision import datasets, transforms
+from torchvision import datasets
 
 from lenet5.config import CONFIG_DIR
 from lenet5.run import without_nvml_cuda_check
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jobs  # noqa: E402 - the job-level rows, beside this script
-from epoch_timer import EpochTimer  # noqa: E402 - lives beside this script
 from jobs import MODEL, REPO, run_logged, with_timer_importable  # noqa: E402
+from pipeline import common_pipeline, optimizer_and_schedule  # noqa: E402
 
 # Tiny data (the test suite's): a hold-out, and batches small enough for several steps an epoch.
 QUICK_DATA = ["data.val_size=100", "data.batch_size=50", "data.eval_batch_size=100"]
@@ -59,13 +60,6 @@ SMALL_BATCH = 32
 def compose_train(overrides: list[str]) -> DictConfig:
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         return compose("train", overrides=[MODEL, *overrides])
-
-
-def optimizer_and_schedule(cfg: DictConfig, model: torch.nn.Module, total_steps: int, epochs: int):
-    """The framework's own optimizer and one-cycle schedule, from the same config."""
-    optimizer = instantiate(cfg.optimizer)(params=model.parameters())
-    schedule = instantiate(cfg.scheduler)(optimizer, total_steps=total_steps, epochs=epochs)
-    return optimizer, schedule["scheduler"]
 
 
 def synchronize(device: torch.device) -> None:
@@ -136,52 +130,6 @@ def framework(data: list[str], epochs: int, work: Path) -> tuple[list[float], di
         "after fit": ended - recorded["fit_end"],
     }
     return recorded["epochs"], fixed
-
-
-class PlainModule(L.LightningModule):
-    """The LightningModule such a pipeline usually has: the network, its loss, one log call."""
-
-    def __init__(self, cfg: DictConfig, model: torch.nn.Module):
-        super().__init__()
-        self.cfg, self.model = cfg, model
-
-    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        images, labels = batch
-        loss = self.model.loss(self.model(images), labels)
-        self.log("train_loss", loss)
-        return loss
-
-    def configure_optimizers(self):
-        steps, epochs = self.trainer.estimated_stepping_batches, self.trainer.max_epochs
-        optimizer, schedule = optimizer_and_schedule(self.cfg, self.model, steps, epochs)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
-
-
-def common_pipeline(cfg: DictConfig, epochs: int, device: torch.device) -> list[float]:
-    """(c) torchvision's dataset with ToTensor/Pad/Normalize per sample, a shuffling 2-worker
-    DataLoader, Lightning without progress bar, logger or checkpoints (all in its favour)."""
-    transform = transforms.Compose(
-        [transforms.ToTensor(), transforms.Pad(2), transforms.Normalize((cfg.data.mean,), (cfg.data.std,))]
-    )
-    full = datasets.MNIST(cfg.data.root, train=True, download=False, transform=transform)
-    split = torch.Generator().manual_seed(cfg.data.split_seed)
-    train, _ = random_split(full, [len(full) - cfg.data.val_size, cfg.data.val_size], generator=split)
-    loader = DataLoader(train, batch_size=cfg.data.batch_size, shuffle=True, num_workers=2)
-    torch.manual_seed(cfg.seed)
-    model = instantiate(cfg.model, normalization="unit")  # Normalize did the standardising
-    timer = EpochTimer()
-    trainer = L.Trainer(
-        accelerator="gpu" if device.type == "cuda" else "cpu",
-        devices=1,
-        max_epochs=epochs,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=[timer],
-    )
-    trainer.fit(PlainModule(cfg, model), train_dataloaders=loader)
-    return timer.epochs
 
 
 def machine() -> str:
@@ -257,6 +205,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="lenet5-bench-") as folder:
         work = Path(folder)
         a = hand_loop(cfg, epochs, device)
+        a_nhwc = hand_loop(compose_train([*data, "model.channels_last=true"]), epochs, device)
         b, fixed = framework(data, epochs, work)
         small = [*data, f"data.batch_size={SMALL_BATCH}"] if device.type == "cpu" else None
         if small:
@@ -278,8 +227,11 @@ def main() -> None:
     print()
     print(f"{'seconds per training epoch':<48} {'first':>10} {'median':>11} {'per step':>11} {'of':>5}")
     print(row("(a) hand-written loop, in-memory tensors", a, steps))
+    print(row("(a) the same, model.channels_last=true", a_nhwc, steps))
     print(row("(b) train.py (this framework)", b, steps))
     print(row("(c) torchvision transforms + DataLoader(2 workers)", c, steps))
+    nhwc = statistics.median(a_nhwc[1:])
+    print(f"channels-last memory: {median['a'] / nhwc:.2f}x the speed of NCHW (experiment=fast runs in it)")
     print(f"ratio b/a: {median['b'] / median['a']:.2f}   (target <= 1.10)")
     if small:
         small_steps = -(-train_images // SMALL_BATCH)

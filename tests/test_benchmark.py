@@ -2,6 +2,8 @@
 
 ROWS = (
     "(a) hand-written loop",
+    "(a) the same, model.channels_last=true",
+    "channels-last memory:",
     "(b) train.py",
     "(c) torchvision transforms + DataLoader",
     "ratio b/a:",
