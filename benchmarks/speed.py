@@ -231,7 +231,7 @@ def main() -> None:
     print(row("(b) train.py (this framework)", b, steps))
     print(row("(c) torchvision transforms + DataLoader(2 workers)", c, steps))
     nhwc = statistics.median(a_nhwc[1:])
-    print(f"channels-last memory: {median['a'] / nhwc:.2f}x the speed of NCHW (experiment=fast runs in it)")
+    print(f"channels-last memory: {median['a'] / nhwc:.2f}x the speed of NCHW")
     print(f"ratio b/a: {median['b'] / median['a']:.2f}   (target <= 1.10)")
     if small:
         small_steps = -(-train_images // SMALL_BATCH)
