@@ -51,8 +51,15 @@ def by_elementwise_max(x: torch.Tensor) -> bool:
         and x.dim() == 4
         and x.shape[-1] % 2 == 0
         and x.shape[-2] % 2 == 0
-        and (x.is_contiguous() or x.is_contiguous(memory_format=torch.channels_last))
+        and (x.is_contiguous() or is_channels_last(x))
     )
+
+
+def is_channels_last(x: torch.Tensor) -> bool:
+    try:
+        return x.is_contiguous(memory_format=torch.channels_last)
+    except RuntimeError:  # inside vmap, which cannot say (the seeds=K networks on a GPU)
+        return False
 
 
 def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """Pictures of a run made from its own files, whatever logger was chosen (csv, wandb or none):
 ``curves.png`` from ``history.csv``, ``confusion_matrix.png`` and ``misclassified.png`` from
-one pass of the best weights over the test split.
+one pass of the best weights over the test split (those two drawn with Pillow, for speed:
+``confusion.py``, ``montage.py``).
 
 matplotlib's object API (``Figure``, no pyplot) needs no display and keeps no global state,
 so it is safe in sweeps' worker processes.
@@ -21,6 +22,7 @@ from matplotlib.ticker import MaxNLocator
 from lenet5.atomic import save_whole
 from lenet5.data import MNISTDataModule
 from lenet5.models import LeNet5
+from lenet5.results.confusion import draw_confusion_matrix
 from lenet5.results.montage import draw_montage
 from lenet5.serving.predict import classify
 
@@ -135,31 +137,9 @@ def per_class_accuracy(outcome: Outcome, classes: int) -> list[tuple[int, int, f
 
 
 def plot_confusion_matrix(outcome: Outcome, names: list[str], path: Path) -> None:
-    classes = len(names)
-    matrix = confusion_matrix(outcome, classes)
-    # Colour by the share of each true class, so rare mistakes stay visible beside the diagonal.
-    shares = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    # Margins from the longest class name (Fashion-MNIST's reach 11 characters), in inches.
-    longest = max(map(len, names))
-    rotate = longest > 2
-    left, bottom = 0.55 + 0.075 * longest, 0.5 + (0.055 * longest if rotate else 0.1)
-    width, height = 7.5, 6.5
-    figure = Figure(figsize=(width, height))
-    top = 1 - (bottom + 0.4) / height
-    ax = figure.add_axes((left / width, bottom / height, 1 - (left + 1.45) / width, top))
-    bar = figure.add_axes((1 - 1.1 / width, bottom / height, 0.2 / width, top))
-    image = ax.imshow(shares, cmap="Blues", vmin=0, vmax=1, aspect="auto")
-    for (row, col), count in np.ndenumerate(matrix):
-        if count:
-            colour = "white" if shares[row, col] > 0.5 else "black"
-            ax.text(col, row, str(count), ha="center", va="center", fontsize=8, color=colour)
-    ax.set_xticks(range(classes), names, rotation=45 if rotate else 0, ha="right" if rotate else "center")
-    ax.set_yticks(range(classes), names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(f"test: accuracy {outcome.accuracy:.2%} on {len(outcome.labels)} images")
-    figure.colorbar(image, cax=bar, label="share of the true class")
-    save_png(figure, path)
+    matrix = confusion_matrix(outcome, len(names))
+    title = f"test: accuracy {outcome.accuracy:.2%} on {len(outcome.labels)} images"
+    draw_confusion_matrix(matrix, names, title, path)
 
 
 def plot_misclassified(outcome: Outcome, names: list[str], path: Path, count: int = 36) -> None:
