@@ -16,7 +16,7 @@ fixed costs, 2, 3 and 4) in ``jobs.py``; the callback timing train.py from insid
 
 Everything runs on the device given (``--device``, default cuda where there is one, else cpu).
 
-    make bench                            # full MNIST; ~12 minutes on 2 cores
+    make bench                            # full MNIST; ~13 minutes on 2 cores
     python benchmarks/speed.py --quick    # tiny data, 2-job grid: checks every row prints
     python benchmarks/speed.py --device cuda --seeds 8
 
