@@ -11,6 +11,9 @@ def test_ddp_cpu_trains_on_two_processes_into_one_folder(train_run, tmp_path: Pa
     assert "distributed_backend=gloo" in log
     assert "Starting with 2 processes" in log
     assert "MEMBER: 1/2" in log and "MEMBER: 2/2" in log
+    # Two spawns, fit and test: the best checkpoint's validation numbers come with it, not
+    # from a third spawn that validates again.
+    assert log.count("Starting with 2 processes") == 2
 
     # Nothing but the run folder in the working directory: no outputs/ from a child process.
     assert [p.name for p in tmp_path.iterdir() if p.name != "wandb_home"] == ["run"]
@@ -19,6 +22,7 @@ def test_ddp_cpu_trains_on_two_processes_into_one_folder(train_run, tmp_path: Pa
 
     metrics = json.loads((run / "metrics.json").read_text())
     assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["epochs"] == 1
+    assert 0.0 <= metrics["val/acc"] <= 1.0 and metrics["val/loss"] > 0
     assert metrics["best_checkpoint"] and Path(metrics["best_checkpoint"]).is_file()
     # Both processes logged into one CSV (rank 0's), each epoch once.
     rows = (run / "csv" / "metrics.csv").read_text().splitlines()

@@ -52,10 +52,25 @@ def test_the_recorded_validation_is_the_best_checkpoints(tiny_data: Path, tmp_pa
     assert recorded == pytest.approx(validated, rel=1e-6)
 
 
-def test_a_checkpoint_the_fit_did_not_validate_is_not_recorded(tiny_data: Path, tmp_path: Path) -> None:
+def test_a_checkpoint_of_another_fit_is_not_recorded(tiny_data: Path, tmp_path: Path) -> None:
+    """A resumed fit (a new record) validates a best checkpoint from before the resume again."""
     *_, record, best = trained(tiny_data, tmp_path, MODELS["modern"])
-    record.epochs.pop(torch.load(best, weights_only=False)["epoch"])
-    assert record.of_checkpoint(best) == {} and record.of_checkpoint("") == {}
+    assert record.of_checkpoint(best)
+    assert ValidationRecord().of_checkpoint(best) == {} and record.of_checkpoint("") == {}
+
+
+def test_the_record_travels_in_the_checkpoint(tiny_data: Path, tmp_path: Path) -> None:
+    """What the parent of ddp_spawn sees: its record object learnt nothing during the fit (the
+    children had pickled copies), but the checkpoints carry this fit's record."""
+    *_, record, best = trained(tiny_data, tmp_path, MODELS["modern"])
+    recorded = record.of_checkpoint(best)
+    epoch = torch.load(best, weights_only=False)["epoch"]
+    record.epochs.clear()
+    assert record.of_checkpoint(best) == recorded
+    saved = torch.load(best, weights_only=False)["callbacks"][record.state_key]
+    saved["epochs"].pop(epoch)
+    torch.save({**torch.load(best, weights_only=False), "callbacks": {record.state_key: saved}}, best)
+    assert record.of_checkpoint(best) == {}
 
 
 @pytest.mark.parametrize("model", MODELS)

@@ -44,6 +44,7 @@ from lenet5.training.module import LeNet5Module
 from lenet5.training.resume import ExtendSchedules, check_resumable, keep_csv_history
 from lenet5.training.setup import configure_torch, trainer_settings
 from lenet5.training.signals import StopOnSignal
+from lenet5.training.spawned import LeaveProcessGroup
 from lenet5.training.val_record import ValidationRecord
 from lenet5.validation import check_train_config
 
@@ -197,6 +198,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
             StopOnSignal(run_dir / LAST_CHECKPOINT),
             StopOnDivergence(),
             ExtendSchedules(resuming=ckpt_path is not None),
+            LeaveProcessGroup(),
         ],
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],

@@ -1,0 +1,24 @@
+"""The process group of a ``ddp_spawn`` child, destroyed before the child exits.
+
+Lightning leaves it to the interpreter's exit, where gloo's worker threads can still hold
+tensors whose release needs the GIL of an interpreter being torn down: now and then a child
+dies with "terminate called without an active exception" (SIGABRT) and the whole job fails
+after its work was done (pytorch/pytorch#179291 describes it; CI met it in one of three
+runs of the suite). Each spawned stage (fit, test) ends here; the next spawns fresh processes.
+"""
+
+import lightning as L
+import torch.distributed as dist
+from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
+
+
+class LeaveProcessGroup(Callback):
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        # Only spawned children: with a subprocess launcher (strategy=ddp) the same processes
+        # go on to the next stage and need the group.
+        if not isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
+            return
+        if dist.is_available() and dist.is_initialized():
+            trainer.strategy.barrier("leave-process-group")
+            dist.destroy_process_group()
