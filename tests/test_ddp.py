@@ -3,6 +3,13 @@ train one job into one run folder with one metrics.json."""
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch.distributed as dist
+from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
+
+from lenet5.training.spawned import LeaveProcessGroup
 
 
 def test_ddp_cpu_trains_on_two_processes_into_one_folder(train_run, tmp_path: Path):
@@ -27,3 +34,18 @@ def test_ddp_cpu_trains_on_two_processes_into_one_folder(train_run, tmp_path: Pa
     # Both processes logged into one CSV (rank 0's), each epoch once.
     rows = (run / "csv" / "metrics.csv").read_text().splitlines()
     assert sum("," in row for row in rows[1:]) >= 1
+
+
+@pytest.mark.parametrize("spawned", [True, False])
+def test_only_spawned_children_leave_the_process_group(tmp_path: Path, spawned: bool) -> None:
+    """A spawned child destroys its group at each stage's teardown; processes that go on to the
+    next stage (strategy=ddp's launcher, or none) keep theirs."""
+    dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    try:
+        launcher = _MultiProcessingLauncher.__new__(_MultiProcessingLauncher) if spawned else None
+        strategy = SimpleNamespace(launcher=launcher, barrier=lambda name: dist.barrier())
+        LeaveProcessGroup().teardown(SimpleNamespace(strategy=strategy), None, "fit")
+        assert dist.is_initialized() is not spawned
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()
