@@ -2,6 +2,7 @@
 train one job into one run folder with one metrics.json."""
 
 import json
+import signal
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -41,11 +42,13 @@ def test_only_spawned_children_leave_the_process_group(tmp_path: Path, spawned: 
     """A spawned child destroys its group at each stage's teardown; processes that go on to the
     next stage (strategy=ddp's launcher, or none) keep theirs."""
     dist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
+    interrupt = signal.getsignal(signal.SIGINT)  # Lightning's destroy leaves SIGINT at its default
     try:
         launcher = _MultiProcessingLauncher.__new__(_MultiProcessingLauncher) if spawned else None
         strategy = SimpleNamespace(launcher=launcher, barrier=lambda name: dist.barrier())
         LeaveProcessGroup().teardown(SimpleNamespace(strategy=strategy), None, "fit")
         assert dist.is_initialized() is not spawned
     finally:
+        signal.signal(signal.SIGINT, interrupt)
         if dist.is_initialized():
             dist.destroy_process_group()

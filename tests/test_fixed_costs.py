@@ -64,12 +64,11 @@ def test_the_record_travels_in_the_checkpoint(tiny_data: Path, tmp_path: Path) -
     children had pickled copies), but the checkpoints carry this fit's record."""
     *_, record, best = trained(tiny_data, tmp_path, MODELS["modern"])
     recorded = record.of_checkpoint(best)
-    epoch = torch.load(best, weights_only=False)["epoch"]
     record.epochs.clear()
     assert record.of_checkpoint(best) == recorded
-    saved = torch.load(best, weights_only=False)["callbacks"][record.state_key]
-    saved["epochs"].pop(epoch)
-    torch.save({**torch.load(best, weights_only=False), "callbacks": {record.state_key: saved}}, best)
+    checkpoint = torch.load(best, weights_only=False)
+    checkpoint["callbacks"][record.state_key]["epochs"].pop(checkpoint["epoch"])
+    torch.save(checkpoint, best)
     assert record.of_checkpoint(best) == {}
 
 

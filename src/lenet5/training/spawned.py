@@ -8,7 +8,7 @@ runs of the suite). Each spawned stage (fit, test) ends here; the next spawns fr
 """
 
 import lightning as L
-import torch.distributed as dist
+from lightning.fabric.utilities.distributed import _destroy_dist_connection, _distributed_is_initialized
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 
@@ -19,6 +19,6 @@ class LeaveProcessGroup(Callback):
         # go on to the next stage and need the group.
         if not isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
             return
-        if dist.is_available() and dist.is_initialized():
+        if _distributed_is_initialized():
             trainer.strategy.barrier("leave-process-group")
-            dist.destroy_process_group()
+            _destroy_dist_connection()  # Lightning Fabric's own: Ctrl+C cannot cut it short
