@@ -42,11 +42,15 @@ def trained(tiny_data: Path, tmp_path: Path, model: dict, **trainer_args):
     return module, data, trainer, record, checkpoint.best_model_path
 
 
+def read(path: str) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_the_recorded_validation_is_the_best_checkpoints(tiny_data: Path, tmp_path: Path, model: str) -> None:
     module, data, trainer, record, best = trained(tiny_data, tmp_path, MODELS[model])
     assert len(record.epochs) == 3
-    recorded = record.of_checkpoint(best)
+    recorded = record.of_checkpoint(read(best))
     validated = trainer.validate(module, datamodule=data, ckpt_path=best, verbose=False)[0]
     assert set(recorded) == {"val/loss", "val/acc"}
     assert recorded == pytest.approx(validated, rel=1e-6)
@@ -55,21 +59,39 @@ def test_the_recorded_validation_is_the_best_checkpoints(tiny_data: Path, tmp_pa
 def test_a_checkpoint_of_another_fit_is_not_recorded(tiny_data: Path, tmp_path: Path) -> None:
     """A resumed fit (a new record) validates a best checkpoint from before the resume again."""
     *_, record, best = trained(tiny_data, tmp_path, MODELS["modern"])
-    assert record.of_checkpoint(best)
-    assert ValidationRecord().of_checkpoint(best) == {} and record.of_checkpoint("") == {}
+    assert record.of_checkpoint(read(best))
+    assert ValidationRecord().of_checkpoint(read(best)) == {}
 
 
 def test_the_record_travels_in_the_checkpoint(tiny_data: Path, tmp_path: Path) -> None:
     """What the parent of ddp_spawn sees: its record object learnt nothing during the fit (the
     children had pickled copies), but the checkpoints carry this fit's record."""
     *_, record, best = trained(tiny_data, tmp_path, MODELS["modern"])
-    recorded = record.of_checkpoint(best)
+    checkpoint = read(best)
+    recorded = record.of_checkpoint(checkpoint)
     record.epochs.clear()
-    assert record.of_checkpoint(best) == recorded
-    checkpoint = torch.load(best, weights_only=False)
+    assert record.of_checkpoint(checkpoint) == recorded
     checkpoint["callbacks"][record.state_key]["epochs"].pop(checkpoint["epoch"])
-    torch.save(checkpoint, best)
-    assert record.of_checkpoint(best) == {}
+    assert record.of_checkpoint(checkpoint) == {}
+
+
+@pytest.mark.parametrize("seeds", ["seeds=1", "seeds=2"])
+def test_after_the_fit_the_best_checkpoint_is_read_once_as_data(train_in_process, monkeypatch, seeds) -> None:
+    """Every torch.load of a run is weights_only; after the fit the best checkpoint is read once
+    (its weights, epoch and validation record from the same read), and not at all for K seeds,
+    whose best weights are in memory."""
+    loads: list[tuple[str, object]] = []
+    original = torch.load
+
+    def counted(path, *args, **kwargs):
+        loads.append((str(path), kwargs.get("weights_only")))
+        return original(path, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", counted)
+    _, folder = train_in_process("trainer.max_epochs=2", seeds)
+    assert all(weights_only is True for _, weights_only in loads), loads
+    best = [path for path, _ in loads if "val_acc" in Path(path).name]
+    assert len(best) == (1 if seeds == "seeds=1" else 0), loads
 
 
 @pytest.mark.parametrize("model", MODELS)

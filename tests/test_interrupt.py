@@ -49,13 +49,15 @@ def test_each_signal_leaves_a_resumable_record(run_cli, tmp_path: Path, signalli
     assert (run / "checkpoints" / "last.ckpt").is_file()
 
 
+@pytest.mark.parametrize("seeds", ["seeds=1", "seeds=2"])
 def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(
-    train_run, run_cli, tmp_path: Path, signalling_env
+    train_run, run_cli, tmp_path: Path, signalling_env, seeds: str
 ) -> None:
-    _, whole = train_run("trainer.max_epochs=2", run_dir=tmp_path / "whole")
+    """One seed or K on the same run sequence: the same stop, record and resume."""
+    _, whole = train_run("trainer.max_epochs=2", seeds, run_dir=tmp_path / "whole")
 
     run = tmp_path / "cut"
-    stopped = interrupt(run_cli, run, signalling_env, "SIGTERM", "trainer.max_epochs=2")
+    stopped = interrupt(run_cli, run, signalling_env, "SIGTERM", "trainer.max_epochs=2", seeds)
     assert stopped.returncode == 143, stopped.stderr[-2000:]
     assert "Traceback" not in stopped.stderr
     record = json.loads((run / "interrupted.json").read_text())
@@ -64,9 +66,13 @@ def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(
     assert not (run / "metrics.json").exists()
     rows_before = metrics_rows(run)
 
-    train_run("trainer.max_epochs=2", "ckpt_path=last", run_dir=run)
+    train_run("trainer.max_epochs=2", "ckpt_path=last", seeds, run_dir=run)
     first, second = (json.loads((r / "metrics.json").read_text()) for r in (whole, run))
     assert {k: first[k] for k in SAME} == {k: second[k] for k in SAME}
+    for one, other in zip(first.get("per_seed", []), second.get("per_seed", []), strict=True):
+        assert {k: v for k, v in one.items() if k != "best_checkpoint"} == {
+            k: v for k, v in other.items() if k != "best_checkpoint"
+        }
     assert (whole / "history.csv").read_text() == (run / "history.csv").read_text()
     # Every row written before the signal is still there, first.
     assert metrics_rows(run)[: len(rows_before)] == rows_before

@@ -11,12 +11,8 @@ import torch
 from lenet5.data.datamodule import MNISTDataModule
 from lenet5.results.report import write_report
 from lenet5.serving.checkpoints import load_checkpoint
-from lenet5.training.packed import (
-    PackedDataModule,
-    PackedLeNet5Module,
-    build_seed_models,
-    save_single_checkpoint,
-)
+from lenet5.training.packed import PackedLeNet5Module, build_seed_models
+from lenet5.training.packed_data import PackedDataModule, save_single_checkpoint
 
 SEEDS = [3, 4, 5]
 # Every axis option appears: sparse C3, trainable pooling, RBF head, each normalization's buffers.
@@ -163,6 +159,37 @@ def test_bad_seeds_value_is_one_line(train_run) -> None:
     process, _ = train_run("seeds=0", check=False)
     assert process.returncode == 2
     assert process.stderr.strip().splitlines()[-1].startswith("error: seeds=0")
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("optimizer.lr=-1", "optimizer.lr=-1"),
+        ("optimizer.lr=nan", "optimizer.lr=nan"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0"),
+        ("+trainer.gradient_clip_val=-1", "trainer.gradient_clip_val=-1"),
+        ("seed=-1", "seed=-1"),
+        ("seed=4294967295", "seed=4294967295 with seeds=2"),
+        ("lr_scale=0", "lr_scale=0"),
+        ("+trainer.gradient_clip_val=1.0", "trainer.gradient_clip_val with seeds>1"),
+    ],
+)
+def test_seeds_k_refuses_what_a_single_run_refuses(train_cli_in_process, override, key) -> None:
+    """The same checks as a single run, before anything is written: one line, exit 2."""
+    process, folder = train_cli_in_process("seeds=2", override)
+    assert process.returncode == 2, process.stderr[-2000:]
+    assert process.stderr.strip().splitlines() == [process.stderr.strip()]
+    assert process.stderr.startswith(f"error: {key}"), process.stderr
+    assert not (folder / "metrics.json").exists() and not (folder / "checkpoints").exists()
+
+
+def test_seeds_k_honours_the_test_batch_limit(train_in_process) -> None:
+    """trainer.limit_test_batches applies to K seeds as to one: the test pass runs through the
+    trainer (2 batches of 100 of the 200 tiny test images here)."""
+    metrics, folder = train_in_process("model=modern", "seeds=2", "trainer.limit_test_batches=1")
+    rows = (folder / "csv" / "metrics.csv").read_text()
+    assert "test/acc" in rows.splitlines()[0]
+    assert set(metrics) >= {"test/acc", "test/acc_std", "val/acc"}
 
 
 def test_report_counts_a_packed_job_as_its_seeds(tmp_path: Path) -> None:

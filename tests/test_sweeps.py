@@ -19,11 +19,18 @@ DIVERGES = ["model/head=linear", "model/activation=relu", "optimizer=sgd"]
 
 @pytest.fixture
 def multirun(tmp_path: Path, run_cli):
-    """``train.py -m`` on tiny data into ``tmp_path/sweep``; returns (process, sweep folder)."""
+    """``train.py -m`` on tiny data with the default sweep folder, as users type it; returns
+    (process, sweep folder). Whatever the launcher, the sweep is one folder: multirun.yaml and
+    every job's folder side by side, and nothing else under outputs/multirun/."""
 
     def sweep(*overrides: str, timeout: float = 600):
-        folder = tmp_path / "sweep"
-        process = run_cli("train.py", "-m", *QUICK, f"hydra.sweep.dir={folder}", *overrides, timeout=timeout)
+        process = run_cli("train.py", "-m", *QUICK, *overrides, timeout=timeout)
+        folders = sorted((tmp_path / "outputs" / "multirun").glob("*/*"))
+        assert len(folders) == 1, (folders, process.stderr[-3000:])
+        folder = folders[0]
+        # Hydra's basic sweeper writes multirun.yaml; Optuna's writes its results instead.
+        assert any((folder / name).is_file() for name in ("multirun.yaml", "optimization_results.yaml"))
+        assert f"python -m lenet5.report {folder.relative_to(tmp_path)}" in process.stderr
         return process, folder
 
     return sweep

@@ -10,4 +10,4 @@ CONFIG_DIR = str(Path(__file__).resolve().parent / "conf")
 
 # ${pid:} in the run folders' names (conf/hydra/default.yaml): two runs started in the same
 # second (a job array, two terminals) get folders of their own instead of sharing one.
-OmegaConf.register_new_resolver("pid", os.getpid, replace=True)
+OmegaConf.register_new_resolver("pid", os.getpid, replace=True, use_cache=True)

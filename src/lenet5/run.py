@@ -1,7 +1,6 @@
-"""What the entry points do, as functions the tests call too: config -> datamodule + module ->
-trainer -> run folder (checkpoints, logs, metrics.json)."""
+"""The run sequence, for one seed or K (``seeds=K``), as functions the tests call too:
+config -> datamodule + module -> trainer -> run folder (checkpoints, logs, metrics.json)."""
 
-import csv
 import json
 import os
 import random
@@ -13,12 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from lightning.pytorch.accelerators import CPUAccelerator
-from lightning.pytorch.loggers import CSVLogger
-from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf, open_dict
 from rich.console import Console
@@ -26,21 +22,23 @@ from rich.tree import Tree
 
 from lenet5.atomic import write_whole
 from lenet5.errors import UserError
-from lenet5.results.console import checkpoint_epoch, report_results, route_library_logs
+from lenet5.results.console import report_results, route_library_logs
 from lenet5.results.plots import (
     HISTORY,
     MISCLASSIFIED,
     EpochHistory,
     log_to_tensorboard,
-    outcome_of_test_pass,
-    predict_test_split,
+    read_history,
     write_pictures,
 )
 from lenet5.results.wandb_logging import finish_wandb, log_test_results, summarize_wandb
-from lenet5.serving.checkpoints import class_names, load_checkpoint
+from lenet5.serving.checkpoints import class_names
+from lenet5.training.after_fit import test_packed, test_single
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
 from lenet5.training.divergence import StopOnDivergence
 from lenet5.training.module import LeNet5Module
+from lenet5.training.packed import PackedLeNet5Module, build_seed_models
+from lenet5.training.packed_data import PackedDataModule
 from lenet5.training.resume import ExtendSchedules, check_resumable, keep_csv_history
 from lenet5.training.setup import configure_torch, trainer_settings
 from lenet5.training.signals import StopOnSignal
@@ -102,32 +100,10 @@ def resolve_checkpoint(ckpt_path: str | None, run_dir: Path) -> str | None:
     return ckpt_path
 
 
-def continue_csv_header(trainer: L.Trainer) -> None:
-    """Start the CSV writer from metrics.csv's columns. Under ddp_spawn each stage runs in new
-    processes whose writer knows only its own columns, and rewriting the file with those fails."""
-    for logger in trainer.loggers:
-        if isinstance(logger, CSVLogger) and os.path.isfile(logger.experiment.metrics_file_path):
-            with open(logger.experiment.metrics_file_path, newline="") as handle:
-                logger.experiment.metrics_keys = next(csv.reader(handle), [])
-
-
-def completed_epochs(trainer: L.Trainer, run_dir: Path) -> int:
-    """Under ddp_spawn the fit ran in child processes: this trainer counted no epoch, but the
-    last checkpoint counts the epochs whose batches were all processed."""
-    last = run_dir / LAST_CHECKPOINT
-    if isinstance(trainer.strategy.launcher, _MultiProcessingLauncher) and last.is_file():
-        loops = torch.load(last, map_location="cpu", weights_only=True)["loops"]
-        return loops["fit_loop"]["epoch_progress"]["current"]["processed"]
-    return trainer.current_epoch
-
-
 def scaled_lr(cfg: DictConfig) -> float:
     """``optimizer.lr`` times ``lr_scale``: one knob that means the same for every optimizer, so a
     study can pick each variant's rate on the hold-out from the same relative candidates."""
-    scale = cfg.get("lr_scale", 1.0)
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
-        raise UserError(f"lr_scale={scale!r}: give a positive number (it multiplies optimizer.lr)")
-    return float(cfg.optimizer.lr) * scale
+    return float(cfg.optimizer.lr) * cfg.get("lr_scale", 1.0)
 
 
 def instantiate_all(group: DictConfig | None) -> list[Any]:
@@ -158,16 +134,58 @@ def train(cfg: DictConfig) -> dict[str, float]:
         finish_wandb(failed=sys.exc_info()[0] is not None)
 
 
-def fit_and_test(cfg: DictConfig) -> dict[str, float]:
-    """Fit, test the best-val checkpoint on the official test set, write metrics.json and the
-    pictures (curves, confusion matrix, misclassified digits), also to W&B if it logs."""
-    from lenet5.packed_run import fit_and_test_packed, packed_seeds  # it builds on this module
+def choose_seeds(cfg: DictConfig) -> list[int]:
+    """``seed``, and with ``seeds=K`` the K seeds seed, seed+1, ..., trained together."""
+    first = choose_seed(cfg)
+    return [first + k for k in range(cfg.get("seeds", 1))]
 
-    if packed_seeds(cfg) > 1:
-        return fit_and_test_packed(cfg)
+
+def build(cfg: DictConfig, seeds: list[int]) -> tuple[L.LightningDataModule, L.LightningModule]:
+    """The datamodule and module: one network, or K seeds' networks stacked with each seed's
+    own data order (lenet5.training.packed). Each network is built right after its seed."""
+    optimizer = instantiate(cfg.optimizer, lr=scaled_lr(cfg))
+    scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
+    config = OmegaConf.to_container(cfg.model, resolve=True)
+    if len(seeds) == 1:
+        L.seed_everything(seeds[0], workers=True, verbose=False)
+        return instantiate(cfg.data), LeNet5Module(model=config, optimizer=optimizer, scheduler=scheduler)
+    models = build_seed_models(config, seeds)
+    L.seed_everything(seeds[0], workers=True, verbose=False)
+    module = PackedLeNet5Module(models, seeds, optimizer=optimizer, scheduler=scheduler)
+    return PackedDataModule(instantiate(cfg.data), seeds), module
+
+
+def run_callbacks(cfg: DictConfig, datamodule: Any, run_dir: Path, resuming: bool, packed: bool) -> list:
+    """The config's callbacks (``--cfg job`` lists them; each can be set to null), then the
+    ones every run gets, one seed or K: they keep its work safe and its record whole."""
+    callbacks = instantiate_all(cfg.get("callbacks"))
+    if not datamodule.has_validation or packed:
+        # Nothing held out (the paper's set-up: the last weights are tested), or K seeds, each
+        # of which keeps its own best weights: no checkpoint is chosen by a monitored score.
+        callbacks = [c for c in callbacks if getattr(c, "monitor", None) is None]
+    return [
+        *callbacks,
+        EpochHistory(run_dir / HISTORY),  # history.csv, rewritten every epoch
+        StopOnSignal(run_dir / LAST_CHECKPOINT),  # SIGTERM/SIGINT/SIGUSR1: a resumable stop
+        StopOnDivergence(),  # a loss blowing up ends the run with advice
+        ExtendSchedules(resuming=resuming),  # a resume given more epochs stretches its schedule
+        LeaveProcessGroup(),  # ddp_spawn children leave their process group before exiting
+    ]
+
+
+def completed_epochs(run_dir: Path) -> int:
+    """The epochs whose rows history.csv holds: under ddp_spawn the fit ran in child processes
+    and this process's trainer counted none of them."""
+    return max((int(row["epoch"]) + 1 for row in read_history(run_dir / HISTORY)), default=0)
+
+
+def fit_and_test(cfg: DictConfig) -> dict[str, float]:
+    """Fit, test the best-val weights (the last ones where nothing is held out) on the official
+    test set, write metrics.json and the pictures (curves, confusion matrix, misclassified
+    digits), also to W&B if it logs. ``seeds=K`` takes the same sequence with K networks."""
     run_dir = output_dir()
     check_train_config(cfg)
-    seed = choose_seed(cfg)
+    seeds = choose_seeds(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
     print_config(cfg)
     route_library_logs()
@@ -175,80 +193,51 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     if rank_zero_only.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_whole(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    L.seed_everything(seed, workers=True, verbose=False)
 
-    datamodule = instantiate(cfg.data)
-    module = LeNet5Module(
-        model=OmegaConf.to_container(cfg.model, resolve=True),
-        optimizer=instantiate(cfg.optimizer, lr=scaled_lr(cfg)),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-    )
-    callbacks = instantiate_all(cfg.get("callbacks"))
-    if not datamodule.has_validation:
-        # The paper's set-up: nothing held out, so nothing to monitor; the last weights are tested.
-        callbacks = [c for c in callbacks if getattr(c, "monitor", None) is None]
+    datamodule, module = build(cfg, seeds)
+    packed = len(seeds) > 1
     record = ValidationRecord()
     trainer: L.Trainer = instantiate(
         cfg.trainer,
         default_root_dir=str(run_dir),
-        callbacks=[
-            *callbacks,
-            record,
-            EpochHistory(run_dir / HISTORY),
-            StopOnSignal(run_dir / LAST_CHECKPOINT),
-            StopOnDivergence(),
-            ExtendSchedules(resuming=ckpt_path is not None),
-            LeaveProcessGroup(),
-        ],
+        callbacks=[*run_callbacks(cfg, datamodule, run_dir, ckpt_path is not None, packed), record],
         logger=instantiate_all(cfg.get("logger")) or False,
         plugins=[AtomicCheckpointIO()],
         **trainer_settings(cfg),
     )
+    if packed and trainer.world_size > 1:
+        raise UserError("seeds>1 runs in one process: use a single-device trainer (trainer=cpu or gpu)")
     if ckpt_path is not None:
         check_resumable(ckpt_path, module, cfg.trainer.max_epochs)
         keep_csv_history(trainer)  # before anything opens the CSV writer, which deletes the file
+    parameters = (module.template if packed else module.model).parameter_count()
     for logger in trainer.loggers:
-        config = OmegaConf.to_container(cfg, resolve=True)
-        logger.log_hyperparams({**config, "parameters": module.model.parameter_count()})
+        logger.log_hyperparams({**OmegaConf.to_container(cfg, resolve=True), "parameters": parameters})
 
     started = time.perf_counter()
     with without_nvml_cuda_check() if isinstance(trainer.accelerator, CPUAccelerator) else nullcontext():
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
     train_seconds = time.perf_counter() - started
 
-    # Validate and test the same weights: the best-val checkpoint (else the final ones).
-    # A checkpoint callback that monitors nothing (last.ckpt alone) picks nothing: the final weights.
-    chosen_by = trainer.checkpoint_callback
-    best = chosen_by.best_model_path if chosen_by is not None and chosen_by.monitor else ""
-    evaluate = {"datamodule": datamodule, "ckpt_path": best or None, "verbose": False}
-    validated = record.of_checkpoint(best) if datamodule.has_validation else {}
-    if datamodule.has_validation and not validated:
-        continue_csv_header(trainer)
-        validated = trainer.validate(module, **evaluate)[0]
-    continue_csv_header(trainer)
-    module.test_outputs = []  # the pictures are drawn from this pass
-    tested = trainer.test(module, **evaluate)[0]
-
-    metrics = {k: float(v) for k, v in {**validated, **tested}.items() if k != "epoch"}
+    if packed:
+        tested = test_packed(trainer, module, datamodule, run_dir / "checkpoints")
+    else:
+        tested = test_single(trainer, module, datamodule, record)
     if trainer.is_global_zero:
         summary = {
-            **metrics,
-            "seed": seed,
-            "epochs": completed_epochs(trainer, run_dir),
-            "best_epoch": checkpoint_epoch(best),
+            **tested.metrics,
+            "seed": seeds[0],
+            "epochs": completed_epochs(run_dir),
             "train_seconds": round(train_seconds, 2),
-            "best_checkpoint": best,
-            "parameters": module.model.parameter_count(),
+            "parameters": parameters,
+            **tested.summary,
         }
         write_json(run_dir / "metrics.json", summary)
-        # One pass of the tested weights over the test split, shared by the PNGs and W&B.
-        outcome = outcome_of_test_pass(module.model, module.test_outputs, datamodule) or predict_test_split(
-            (load_checkpoint(best).module if best else module).model, datamodule
-        )
         names = class_names(cfg.data.dataset)
-        pictures = write_pictures(run_dir, outcome, names, run_dir / HISTORY)
-        log_to_tensorboard(trainer.loggers, pictures, metrics.get(cfg.optimized_metric), trainer.global_step)
-        log_test_results(trainer.loggers, outcome, names, run_dir / MISCLASSIFIED)
+        pictures = write_pictures(run_dir, tested.outcome, names, run_dir / HISTORY)
+        optimized = tested.metrics.get(cfg.optimized_metric)
+        log_to_tensorboard(trainer.loggers, pictures, optimized, trainer.global_step)
+        log_test_results(trainer.loggers, tested.outcome, names, run_dir / MISCLASSIFIED)
         summarize_wandb(trainer.loggers, summary)
         report_results(summary, run_dir)
-    return metrics
+    return tested.metrics

@@ -60,6 +60,8 @@ COUNT = integer(1)
 
 RULES: dict[str, Check] = {
     "seed": integer(0, 2**32 - 1, also=(None,)),
+    "seeds": COUNT,
+    "lr_scale": POSITIVE,
     "optimizer.lr": POSITIVE,
     "optimizer.weight_decay": NON_NEGATIVE,
     "optimizer.momentum": number(0.0, 1.0, high_open=True),
@@ -135,9 +137,23 @@ def check_added_keys(cfg: DictConfig, overrides: Iterable[str]) -> None:
         raise UserError(f"{override}: {parts[-1]!r} is not a setting of {where}; check the spelling")
 
 
+def check_seeds(cfg: DictConfig) -> None:
+    """``seeds=K``: seeds seed..seed+K-1 must all be seeds, and clipping must act seed by seed."""
+    count, first = cfg.get("seeds", 1), cfg.get("seed")
+    if count > 1 and first is not None and first + count - 1 > 2**32 - 1:
+        raise UserError(f"seed={first} with seeds={count}: the last seed must be <= {2**32 - 1}")
+    trainer = cfg.get("trainer") or {}
+    if count > 1 and trainer.get("gradient_clip_val") and trainer.get("gradient_clip_algorithm") != "value":
+        raise UserError(
+            "trainer.gradient_clip_val with seeds>1: clipping by norm mixes the seeds; "
+            "set trainer.gradient_clip_algorithm=value, or use seeds=1"
+        )
+
+
 def check_train_config(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
     check_settings(cfg)
+    check_seeds(cfg)
     if HydraConfig.initialized():
         check_added_keys(cfg, HydraConfig.get().overrides.task)

@@ -152,7 +152,8 @@ def test_a_checkpoint_of_the_automatic_loop_resumes_on_the_lean_step(tiny_data: 
 
 
 def test_packed_seeds_train_on_the_lean_step_as_on_the_automatic_loop(tiny_data: Path) -> None:
-    from lenet5.training.packed import PackedDataModule, PackedLeNet5Module, build_seed_models
+    from lenet5.training.packed import PackedLeNet5Module, build_seed_models
+    from lenet5.training.packed_data import PackedDataModule
 
     results = []
     for lean in (True, False):

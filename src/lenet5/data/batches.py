@@ -82,13 +82,15 @@ class PackedBatches:
         self.images, self.labels = images, labels
         self.batch_size = batch_size
         self.transform = transform
+        self.skip = 0  # as TensorBatches.skip: a resume mid-epoch continues where it stopped
 
     def __len__(self) -> int:
         return len(self.runs[0])
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         indices = torch.stack([run._indices() for run in self.runs])  # (K, N)
-        for start in range(0, indices.shape[1], self.batch_size):
+        first, self.skip = self.skip * self.batch_size, 0
+        for start in range(first, indices.shape[1], self.batch_size):
             batch = indices[:, start : start + self.batch_size]
             images = self.images[batch]  # (K, B, 1, 32, 32)
             if self.transform is not None:

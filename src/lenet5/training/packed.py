@@ -10,10 +10,7 @@ AdamW and SGD (momentum, Nesterov, weight decay) act element by element and ever
 the same learning-rate schedule; gradient clipping by norm would mix the runs and is refused.
 """
 
-import copy
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import lightning as L
@@ -21,10 +18,8 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch.func import functional_call, stack_module_state, vmap
 
-from lenet5.data.batches import PackedBatches
 from lenet5.models import LeNet5, build_model
 from lenet5.training.lean import LeanSteps
-from lenet5.training.module import LeNet5Module
 
 
 def build_seed_models(config: dict[str, Any], seeds: list[int]) -> list[LeNet5]:
@@ -66,6 +61,12 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
             self.register_buffer(_key(name), buffer)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.best: list[dict[str, Any] | None] = [None] * len(seeds)  # per run: acc, epoch, state
+        self.keep_outputs: int | None = None  # the run whose test scores are kept (the pictures')
+        self.evaluated: dict[str, torch.Tensor] = {}  # the last validation or test: (K,) each
+        # What a resume compares with the checkpoint's (the model and the seeds).
+        self.save_hyperparameters(
+            {"model": {"_target_": "lenet5.models.LeNet5", **self.config}, "seeds": self.seeds}
+        )
 
     # --- the K networks at once -------------------------------------------------------------
     def tensors(self) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
@@ -159,22 +160,36 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
                 f"{where}: lower optimizer.lr, or try another model/init"
             )
 
-    # --- validation: per run, keeping each run's best weights ----------------------------------
+    # --- validation and test: per run; the fit keeps each run's best weights -----------------
+    def _start_evaluation(self) -> None:
+        self.eval_sums = torch.zeros(2, len(self.seeds), device=self.device)  # loss sum, correct
+        self.eval_seen = 0
+        self.kept_outputs: list[torch.Tensor] = []
+
+    def _evaluation_step(self, batch: tuple[torch.Tensor, torch.Tensor], keep: int | None = None) -> None:
+        images, labels = batch
+        losses, predictions, outputs = self.losses(images, labels, shared=True, outputs=True)
+        self.eval_sums[0] += losses * len(labels)
+        self.eval_sums[1] += (predictions == labels).sum(dim=1)
+        self.eval_seen += len(labels)
+        if keep is not None:
+            self.kept_outputs.append(outputs[keep].detach())
+
+    def _end_evaluation(self, prefix: str) -> tuple[torch.Tensor, torch.Tensor]:
+        loss, acc = (self.eval_sums / max(self.eval_seen, 1)).unbind(0)
+        self.evaluated = {"loss": loss.cpu(), "acc": acc.cpu()}
+        self.log(f"{prefix}/loss", loss.mean(), prog_bar=prefix == "val")
+        self.log(f"{prefix}/acc", acc.mean(), prog_bar=prefix == "val")
+        return loss, acc
+
     def on_validation_epoch_start(self) -> None:
-        self.val_sums = torch.zeros(2, len(self.seeds), device=self.device)  # loss sum, correct
-        self.val_seen = 0
+        self._start_evaluation()
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        images, labels = batch
-        losses, predictions = self.losses(images, labels, shared=True)
-        self.val_sums[0] += losses * len(labels)
-        self.val_sums[1] += (predictions == labels).sum(dim=1)
-        self.val_seen += len(labels)
+        self._evaluation_step(batch)
 
     def on_validation_epoch_end(self) -> None:
-        loss, acc = (self.val_sums / max(self.val_seen, 1)).unbind(0)
-        self.log("val/loss", loss.mean(), prog_bar=True)
-        self.log("val/acc", acc.mean(), prog_bar=True)
+        loss, acc = self._end_evaluation("val")
         for seed, value in zip(self.seeds, acc, strict=True):
             self.log(f"val/acc_seed{seed}", value)
         if self.trainer.sanity_checking or self.trainer.state.fn != TrainerFn.FITTING:
@@ -185,21 +200,22 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
                 state = self.run_state(k)
                 self.best[k] = {"acc": value, "loss": mean_loss, "epoch": self.current_epoch, "state": state}
 
-    @torch.no_grad()
-    def evaluate(self, loader, keep: int | None = None) -> tuple[torch.Tensor, torch.Tensor, list]:
-        """(K,) mean losses and accuracies of the current tensors over one loader, and the
-        scores of run ``keep`` per batch (its pictures come from this same pass)."""
-        sums, seen, kept = torch.zeros(2, len(self.seeds), device=self.device), 0, []
-        for images, labels in loader:
-            images, labels = images.to(self.device), labels.to(self.device)
-            losses, predictions, outputs = self.losses(images, labels, shared=True, outputs=True)
-            sums[0] += losses * len(labels)
-            sums[1] += (predictions == labels).sum(dim=1)
-            seen += len(labels)
-            if keep is not None:
-                kept.append(outputs[keep])
-        losses, accuracies = (sums / max(seen, 1)).cpu().unbind(0)
-        return losses, accuracies, kept
+    def on_test_epoch_start(self) -> None:
+        self._start_evaluation()
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._evaluation_step(batch, keep=self.keep_outputs)
+
+    def on_test_epoch_end(self) -> None:
+        _, acc = self._end_evaluation("test")
+        self.log("test/error", 1.0 - acc.mean())
+
+    # The best weights so far travel in the checkpoint: a resumed fit keeps choosing among all.
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["packed_best"] = self.best
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self.best = list(checkpoint.get("packed_best", self.best))
 
     def configure_optimizers(self) -> Any:
         if self.trainer.gradient_clip_val and self.trainer.gradient_clip_algorithm != "value":
@@ -215,59 +231,3 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
             epochs=self.trainer.max_epochs,
         )
         return self.lean_schedules({"optimizer": optimizer, "lr_scheduler": scheduler})
-
-
-class PackedDataModule(L.LightningDataModule):
-    """The run's datamodule, with training batches for K seeds; validation and test unchanged."""
-
-    def __init__(self, inner: L.LightningDataModule, seeds: list[int]):
-        super().__init__()
-        self.inner, self.seeds = inner, list(seeds)
-
-    def prepare_data(self) -> None:
-        self.inner.prepare_data()
-
-    def setup(self, stage: str | None = None) -> None:
-        self.inner.trainer = self.trainer  # so the splits move to the training device
-        self.inner.setup(stage)
-
-    def _epoch_seed(self, seed: int) -> Callable[[], int]:
-        # The single run's permutation seed (MNISTDataModule._epoch_seed under that seed).
-        return lambda: seed % (2**31) * 1000 + (self.trainer.current_epoch if self.trainer else 0)
-
-    def train_dataloader(self) -> PackedBatches:
-        train = self.inner.train_dataloader()
-        return PackedBatches(
-            train.images,
-            train.labels,
-            batch_size=train.batch_size,
-            shuffle_seeds=[self._epoch_seed(seed) for seed in self.seeds],
-            transform=train.transform,
-        )
-
-    def val_dataloader(self):
-        return self.inner.val_dataloader()
-
-    def test_dataloader(self):
-        return self.inner.test_dataloader()
-
-
-def save_single_checkpoint(
-    path: Path, model: LeNet5, datamodule_hparams: dict[str, Any], epoch: int, global_step: int
-) -> None:
-    """A checkpoint of one run that loads as any single run's (load_checkpoint, evaluate,
-    predict, export): the LeNet5Module's state_dict and the model config as hyperparameters.
-    Written to a temporary file and renamed, as the trainer's checkpoints are."""
-    module = LeNet5Module(model=copy.deepcopy(model))
-    checkpoint = {
-        "epoch": epoch,
-        "global_step": global_step,
-        "pytorch-lightning_version": L.__version__,
-        "state_dict": module.state_dict(),
-        "hyper_parameters": dict(module.hparams),
-        "datamodule_hyper_parameters": dict(datamodule_hparams),
-    }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    torch.save(checkpoint, partial)
-    os.replace(partial, path)

@@ -31,6 +31,11 @@ def configure_torch(cfg: DictConfig) -> None:
 
 
 def trainer_settings(cfg: DictConfig) -> dict[str, Any]:
-    """``callbacks.progress_bar=null`` means no bar at all, not Lightning's default one."""
+    """``callbacks.progress_bar=null`` means no bar at all, not Lightning's default one; with
+    nothing held out (``data.val_size=0``) the validation loop is off, rather than handed an
+    empty loader that Lightning warns about."""
     callbacks = cfg.get("callbacks") or {}
-    return {"enable_progress_bar": callbacks.get("progress_bar") is not None}
+    settings: dict[str, Any] = {"enable_progress_bar": callbacks.get("progress_bar") is not None}
+    if (cfg.get("data") or {}).get("val_size", 1) == 0:
+        settings["limit_val_batches"] = 0
+    return settings

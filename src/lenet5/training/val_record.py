@@ -1,26 +1,21 @@
-"""The validation metrics of every epoch of a fit, kept so that the best checkpoint's need not be
-computed again after the fit.
-
-``run.py`` used to validate the best checkpoint once more after training: the same weights on
-the same hold-out, so the same numbers as that epoch's own validation (deterministic kernels,
-eval mode both times), for a whole extra pass over the hold-out in every job. A checkpoint this
-fit did not validate (one from before a resume) is still validated again.
+"""The validation metrics of every epoch of a fit, so that the best checkpoint's need not be
+computed again after the fit: the same weights on the same hold-out give the same numbers as that
+epoch's own validation (deterministic kernels, eval mode both times), and a second pass would cost
+a whole pass over the hold-out in every job. A checkpoint this fit did not validate (one from
+before a resume) is validated again.
 
 Under ``ddp_spawn`` the fit runs in child processes and this object in the parent sees none of
 it, so the record also travels inside each checkpoint (callback state, written after this
 callback's ``on_validation_end``: Lightning runs checkpoint callbacks last). The fit id tells
 this fit's checkpoints from those of an earlier one: the child processes get a pickled copy
-of this object, id included, and a resumed fit draws a new one. Without it a DDP job spawned
-its processes a third time just to validate again, and each spawn is a chance for gloo's
-teardown to abort a child.
+of this object, id included, and a resumed fit draws a new one. Without it a DDP job would
+spawn its processes a third time just to validate again.
 """
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import lightning as L
-import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.trainer.states import TrainerFn
 
@@ -42,12 +37,9 @@ class ValidationRecord(Callback):
     # load_state_dict stays Callback's no-op: a resumed fit is a new fit, and the numbers it
     # would adopt were measured before the resume.
 
-    def of_checkpoint(self, path: str | Path) -> dict[str, float]:
-        """The validation metrics of the epoch whose weights ``path`` holds, as this fit measured
-        them ({} if it did not)."""
-        if not path or not Path(path).is_file():
-            return {}
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    def of_checkpoint(self, checkpoint: dict[str, Any]) -> dict[str, float]:
+        """The validation metrics of the epoch whose weights ``checkpoint`` (as loaded) holds, as
+        this fit measured them ({} if it did not)."""
         epoch = checkpoint.get("epoch")
         if epoch in self.epochs:
             return dict(self.epochs[epoch])
