@@ -1,4 +1,4 @@
-"""What a job no longer computes twice gives the same numbers as computing it again: the best
+"""What a job does not compute twice gives the same numbers as computing it again: the best
 checkpoint's validation metrics recorded during the fit, and the pictures' predictions kept
 from the test pass."""
 
