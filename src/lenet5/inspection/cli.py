@@ -13,6 +13,7 @@ from lenet5.errors import UserError
 from lenet5.inspection.figure import draw, save
 from lenet5.inspection.layers import inspect_image
 from lenet5.serving.checkpoints import load_checkpoint
+from lenet5.serving.paths import refuse_overwrite
 from lenet5.serving.predict import read_one
 
 AXES = ("activation", "pooling", "c3", "head")
@@ -34,6 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     output = args.output or default_output(args.image)
     try:
+        inputs = [("image", args.image), ("checkpoint", args.checkpoint)]
+        refuse_overwrite(output, inputs, given=args.output is not None)
         checkpoint = load_checkpoint(args.checkpoint)
         image = read_one(str(args.image))
         if not output.parent.is_dir():

@@ -9,6 +9,7 @@ The model is loaded once; inference runs in a worker thread so the event loop ke
 """
 
 import argparse
+import errno
 import json
 import socket
 import sys
@@ -33,6 +34,7 @@ from lenet5.serving.checkpoints import Checkpoint, load_checkpoint
 
 MAX_BODY = 5 * 1024 * 1024  # bytes: a phone photo as JPEG fits, a flood does not
 AXES = ("activation", "pooling", "c3", "head")
+BACKLOG = 2048  # uvicorn's default
 
 
 class BodyTooLarge(Exception):
@@ -123,15 +125,37 @@ def newest_checkpoint(folder: Path) -> Path:
     return max(found, key=lambda path: path.stat().st_mtime)
 
 
+def port_number(text: str) -> int:
+    """``--port``'s value: 1..65535, or 0 for any free port (the OS picks, the banner says it)."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise UserError(f"--port {text}: give a port number from 1 to 65535 (0: any free port)")
+    return port
+
+
 def listening_socket(host: str, port: int) -> socket.socket:
-    """Bound here, so a busy port or an unknown host is one line, not uvicorn's traceback."""
+    """Bound and listening here, so a busy port or an unknown host is one line, not uvicorn's
+    traceback (listening too: two servers may both bind with SO_REUSEADDR, only one listens)."""
     try:
         family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
         sock = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as problem:
+        raise UserError(f"--host {host}: unknown host ({problem})") from problem
+    try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
+        sock.listen(BACKLOG)
     except OSError as problem:
-        raise UserError(f"--host {host} --port {port}: cannot listen there ({problem})") from problem
+        sock.close()
+        reason = (
+            "the port is in use: another server listens there; give another, or --port 0 for any free one"
+            if problem.errno == errno.EADDRINUSE
+            else str(problem)
+        )
+        raise UserError(f"--host {host} --port {port}: cannot listen there ({reason})") from problem
     return sock
 
 
@@ -141,13 +165,14 @@ def main(argv: list[str] | None = None) -> int:
         description="Draw a digit in your browser and watch every layer of a lenet5 checkpoint answer.",
     )
     parser.add_argument("checkpoint", type=Path, help="a .ckpt file, or a folder: its newest .ckpt")
-    parser.add_argument("--port", type=int, default=8000, help="default 8000 (0: any free port)")
+    parser.add_argument("--port", default="8000", help="default 8000 (0: any free port)")
     parser.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1 (this machine only)")
     args = parser.parse_args(argv)
     try:
+        port = port_number(args.port)
         path = newest_checkpoint(args.checkpoint) if args.checkpoint.is_dir() else args.checkpoint
         checkpoint = load_checkpoint(path)
-        sock = listening_socket(args.host, args.port)
+        sock = listening_socket(args.host, port)
     except UserError as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2

@@ -4,104 +4,26 @@
 
 The swept axes are the overrides whose values differ between jobs; seeds are the replicates.
 Writes report.md (mean +- std over seeds per variant), report.csv and report.png into the sweep
-folder. Failed and unfinished jobs are listed, never averaged in.
+folder. Failed and unfinished jobs are listed, never averaged in, and so are the jobs the sweep's
+multirun.yaml lists that have no folder (missing). A single run's folder, a folder of several
+sweeps, and a --baseline or --tune that names no row or axis are refused in one line.
 """
 
 import argparse
 import csv
-import json
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from omegaconf import OmegaConf
 
 from lenet5.atomic import save_whole, write_whole
 from lenet5.errors import UserError
 from lenet5.results.report_figures import plot_curves, plot_errors
+from lenet5.results.report_jobs import REPLICATE_AXIS, Job, load_jobs, parse_overrides
 from lenet5.results.study_table import Row, build_rows, flag
-from lenet5.sweep import FAILURE_FILE, METRICS_FILE, failed, job_dirs
+from lenet5.serving.paths import same_file
 
-REPLICATE_AXIS = "seed"
 TUNE_AXIS = "lr_scale"  # swept candidates of which each row keeps its best on val/acc
-STATUSES = ("finished", "failed", "unfinished")
-
-
-@dataclass
-class Job:
-    path: Path
-    overrides: dict[str, str]
-    status: str
-    metrics: dict[str, Any] = field(default_factory=dict)
-    error: str = ""
-
-
-def parse_overrides(lines: list[str]) -> dict[str, str]:
-    """``model/pooling=max`` -> {"model/pooling": "max"}; ``+key``/``~key`` prefixes dropped."""
-    parsed = {}
-    for line in lines:
-        key, _, value = str(line).partition("=")
-        parsed[key.lstrip("+~")] = value
-    return parsed
-
-
-def load_job(path: Path) -> Job:
-    """A job whose files cannot be read (truncated metrics.json, say) is listed as failed with
-    the reason, so the report still covers every healthy job."""
-    overrides: dict[str, str] = {}
-    try:
-        overrides = parse_overrides(OmegaConf.to_container(OmegaConf.load(path / ".hydra/overrides.yaml")))
-        return _load_job(path, overrides)
-    except Exception as error:  # noqa: BLE001 - yaml, json and bad values: the same to the reader
-        text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        print(f"warning: {path}: skipped, a job file is damaged ({text})", file=sys.stderr)
-        return Job(path, overrides, "failed", error=f"damaged job file: {text}")
-
-
-def _load_job(path: Path, overrides: dict[str, str]) -> Job:
-    if failed(path):
-        failure = json.loads((path / FAILURE_FILE).read_text())
-        return Job(path, overrides, "failed", error=f"{failure['error']}: {failure['message']}")
-    if (path / METRICS_FILE).is_file():
-        metrics = json.loads((path / METRICS_FILE).read_text())
-        if not isinstance(metrics, dict) or not all(
-            isinstance(metrics.get(k, 0.0), int | float) for k in ("test/acc", "test/error", "train_seconds")
-        ):
-            raise ValueError(f"{METRICS_FILE} does not hold the metrics of a run")
-        if "test/error" not in metrics and "test/acc" in metrics:
-            metrics["test/error"] = 1.0 - metrics["test/acc"]
-        return Job(path, overrides, "finished", metrics=metrics)
-    return Job(path, overrides, "unfinished")
-
-
-def per_seed_jobs(job: Job) -> list[Job]:
-    """A ``seeds=K`` job trained K seeds together: it counts as K runs, one per seed, each with
-    its own metrics and an equal share of the job's training time."""
-    per_seed = job.metrics.get("per_seed")
-    if job.status != "finished" or not per_seed:
-        return [job]
-    shared = {key: job.metrics[key] for key in ("epochs", "train_seconds") if key in job.metrics}
-    if "train_seconds" in shared:
-        shared["train_seconds"] /= len(per_seed)
-    overrides = {key: value for key, value in job.overrides.items() if key != "seeds"}
-    return [
-        Job(job.path, {**overrides, REPLICATE_AXIS: str(entry["seed"])}, "finished", {**shared, **entry})
-        for entry in per_seed
-    ]
-
-
-def load_jobs(sweep_dir: Path) -> list[Job]:
-    if not sweep_dir.is_dir():
-        problem = "a file, not a folder" if sweep_dir.exists() else "no such folder"
-        raise UserError(f"{sweep_dir}: {problem}; give a multirun folder (outputs/multirun/...)")
-    jobs = [run for path in job_dirs(sweep_dir) for run in per_seed_jobs(load_job(path))]
-    if not jobs:
-        raise UserError(
-            f"{sweep_dir} holds no job folders (none has .hydra/config.yaml); give the folder "
-            f"of a multirun (python train.py -m ...), such as outputs/multirun/<date>/<time>"
-        )
-    return jobs
+NO_TUNE = "none"  # --tune none: every value of every axis is a row of its own
+STATUSES = ("finished", "failed", "unfinished", "missing")
 
 
 def swept_axes(jobs: list[Job]) -> tuple[list[str], dict[str, str]]:
@@ -148,6 +70,7 @@ def markdown(
     tune: str | None,
 ) -> str:
     counts = {status: sum(job.status == status for job in jobs) for status in STATUSES}
+    shown = [status for status in STATUSES if counts[status] or status != "missing"]
     epochs = sorted({job.metrics.get("epochs") for job in jobs if job.status == "finished"} - {None})
     variant_axes = [axis for axis in axes if axis not in (REPLICATE_AXIS, tune)]
     seeds = list(
@@ -159,7 +82,7 @@ def markdown(
         f"- swept: {', '.join(variant_axes) or 'nothing'}; seeds: {', '.join(seeds) or 'one per job'}",
         f"- fixed: {' '.join(f'{k}={v}' for k, v in fixed.items()) or 'defaults only'}",
         f"- epochs: {', '.join(map(str, epochs)) or '–'}",
-        f"- jobs: {len(jobs)} ({', '.join(f'{counts[s]} {s}' for s in STATUSES)})",
+        f"- jobs: {len(jobs)} ({', '.join(f'{counts[s]} {s}' for s in shown)})",
     ]
     if tune:
         lines.append(
@@ -209,13 +132,21 @@ def markdown(
             f"{100 * float(j.metrics.get('test/acc', float('nan'))):.2f}%"
             for j in flagged
         ]
-    for status, title in (("failed", "Failed jobs"), ("unfinished", "Unfinished jobs")):
+    for status, title in (
+        ("failed", "Failed jobs"),
+        ("unfinished", "Unfinished jobs"),
+        ("missing", "Missing jobs"),
+    ):
         listed = [job for job in jobs if job.status == status]
         if listed:
             lines += ["", f"## {title}", ""]
             for job in listed:
                 note = f": {job.error}" if job.error else ""
-                lines.append(f"- `{relative(job, sweep_dir)}` ({describe(job, axes)}){note}")
+                # A trial that never ran has no values yet: Optuna picks them as it goes.
+                values = (
+                    describe(job, axes) if job.overrides or status != "missing" else "values never chosen"
+                )
+                lines.append(f"- `{relative(job, sweep_dir)}` ({values}){note}")
     return "\n".join(lines) + "\n"
 
 
@@ -272,7 +203,7 @@ def write_jobs_csv(path: Path, jobs: list[Job], axes: list[str], rows: list[Row]
                     relative(job, sweep_dir),
                     *(job.overrides.get(a, "") for a in axes),
                     job.status,
-                    flag(job),
+                    flag(job) if job.status != "missing" else "missing",
                     id(job) in chosen,
                     *(job.metrics.get(k, "") for k in keys),
                 ]
@@ -280,39 +211,76 @@ def write_jobs_csv(path: Path, jobs: list[Job], axes: list[str], rows: list[Row]
 
 
 def write_report(
-    sweep_dir: Path, out_dir: Path | None = None, tune: str | None = TUNE_AXIS, baseline: str | None = None
+    sweep_dir: Path, out_dir: Path | None = None, tune: str | None = None, baseline: str | None = None
 ) -> dict[str, Path]:
-    """Read the sweep, write report.md, report.csv, jobs.csv, report.png and curves.png."""
+    """Read the sweep, write report.md, report.csv, jobs.csv, report.png and curves.png. ``tune``:
+    a swept axis, ``none``, or None for lr_scale where it is swept."""
     sweep_dir = Path(sweep_dir)
     out_dir = Path(out_dir or sweep_dir)
-    jobs = load_jobs(sweep_dir)
+    jobs, missing = load_jobs(sweep_dir)
+    for job in jobs:  # a job folder holds its own curves.png, which the report's would replace
+        if same_file(out_dir, job.path):
+            raise UserError(f"--out {out_dir}: is the job folder {job.path}; give a folder of its own")
     axes, fixed = swept_axes(jobs)
-    tune = tune if tune in axes else None
+    tune = choose_tune(tune, axes)
     variant_axes = [axis for axis in axes if axis not in (REPLICATE_AXIS, tune)]
-    base = parse_baseline(baseline, variant_axes) if baseline else None
+    base = parse_baseline(baseline, variant_axes, jobs) if baseline else None
     rows = build_rows(jobs, variant_axes, tune, base)
     if base is not None:  # the baseline first: it is the row every difference refers to
         rows.sort(key=lambda row: row.variant != base)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = {"md": "report.md", "csv": "report.csv", "jobs": "jobs.csv", "png": "report.png"}
     paths = {key: out_dir / name for key, name in {**names, "curves": "curves.png"}.items()}
+    listed = [*jobs, *missing]
     # Each file whole or not at all (lenet5.atomic): a full disk keeps the previous report.
-    write_whole(paths["md"], markdown(sweep_dir, jobs, axes, fixed, rows, tune))
+    write_whole(paths["md"], markdown(sweep_dir, listed, axes, fixed, rows, tune))
     save_whole(paths["csv"], lambda partial: write_csv(partial, variant_axes, rows, tune))
-    save_whole(paths["jobs"], lambda partial: write_jobs_csv(partial, jobs, axes, rows, sweep_dir))
+    save_whole(paths["jobs"], lambda partial: write_jobs_csv(partial, listed, axes, rows, sweep_dir))
     save_whole(paths["png"], lambda partial: plot_errors(partial, variant_axes, rows))
     save_whole(paths["curves"], lambda partial: plot_curves(partial, rows))
+    if missing:
+        names = ", ".join(relative(job, sweep_dir) for job in missing)
+        print(f"warning: {len(missing)} of {len(listed)} jobs have no folder (never started): {names}",
+              file=sys.stderr)  # fmt: skip
     return paths
 
 
-def parse_baseline(text: str, variant_axes: list[str]) -> tuple[str, ...]:
+def choose_tune(tune: str | None, axes: list[str]) -> str | None:
+    """The axis each row keeps its best value of: the one named, none, or lr_scale if swept."""
+    if tune is None:
+        return TUNE_AXIS if TUNE_AXIS in axes else None
+    if tune == NO_TUNE:
+        return None
+    allowed = [axis for axis in axes if axis != REPLICATE_AXIS]
+    if tune not in allowed:
+        raise UserError(
+            f"--tune {tune}: not a swept axis to tune; give one of: {', '.join([*allowed, NO_TUNE])}"
+        )
+    return tune
+
+
+def parse_baseline(text: str, variant_axes: list[str], jobs: list[Job]) -> tuple[str, ...]:
+    """The one row whose values match every ``key=value`` of ``text``."""
     given = parse_overrides(text.split())
     unknown = sorted(set(given) - set(variant_axes))
     if unknown:
         raise UserError(
-            f"--baseline {text!r}: {', '.join(unknown)} is not swept; swept: {', '.join(variant_axes)}"
+            f"--baseline {text!r}: {', '.join(unknown)} is not swept; swept: "
+            f"{', '.join(variant_axes) or 'nothing (one row, no baseline to choose)'}"
         )
-    return tuple(given.get(axis, "") for axis in variant_axes)
+    variants = dict.fromkeys(tuple(job.overrides.get(axis, "") for axis in variant_axes) for job in jobs)
+    matches = [
+        variant
+        for variant in variants
+        if all(variant[variant_axes.index(key)] == value for key, value in given.items())
+    ]
+    if len(matches) != 1:
+        rows = "; ".join(
+            " ".join(f"{a}={v}" for a, v in zip(variant_axes, variant, strict=True)) for variant in variants
+        )
+        problem = "no row matches" if not matches else f"{len(matches)} rows match"
+        raise UserError(f"--baseline {text!r}: {problem}; the rows: {rows}")
+    return matches[0]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -320,7 +288,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("sweep_dir", type=Path, help="a multirun folder, e.g. outputs/multirun/<date>/<time>")
     parser.add_argument("--out", type=Path, default=None, help="where to write (default: the sweep folder)")
     parser.add_argument(
-        "--tune", default=TUNE_AXIS, help=f"the axis picked per row on val/acc (default {TUNE_AXIS})"
+        "--tune",
+        default=None,
+        help=f"the axis picked per row on val/acc, or {NO_TUNE} (default: {TUNE_AXIS} where it is swept)",
     )
     parser.add_argument(
         "--baseline", default=None, help="the reference row, e.g. 'variant=baseline' (default: first row)"

@@ -4,6 +4,10 @@ values, the config once as flat dotted keys, everything (artifact staging too) i
 folder, and the test results as summary values, a confusion matrix, a per-class table and the
 grid of misclassified digits.
 
+Online logging that cannot work stops before training with one line: no API key (wandb would
+ask for one on a terminal), a W&B server that does not answer within ``init_timeout`` seconds
+(wandb waits 90 s, then raises), a W&B folder that cannot be written.
+
 wandb is imported only when a run is actually logged, so other loggers pay nothing for it.
 """
 
@@ -13,6 +17,7 @@ import os
 import random
 import string
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,6 +34,7 @@ from lightning.fabric.utilities.logger import (
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from lenet5.errors import UserError
 from lenet5.results.plots import Outcome, per_class_accuracy
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,62 @@ def choose_mode(mode: str | None) -> str | None:
         return "online"
     log.info("wandb: no credentials (WANDB_API_KEY or `wandb login`), logging offline")
     return "offline"
+
+
+NOT_ONLINE = ("offline", "dryrun", "disabled")
+INIT_TIMEOUT = 30  # seconds for wandb.init to reach the server (wandb's own default: 90)
+OFFLINE_ADVICE = "or use logger.wandb.mode=offline (upload later with `wandb sync`)"
+
+
+def first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def wandb_finds_key() -> bool:
+    """Whether wandb itself finds credentials (WANDB_API_KEY, `wandb login`'s netrc, its settings
+    file), asked so that it never prompts: wandb.init would ask on a terminal."""
+    import wandb
+
+    if os.environ.get("WANDB_MODE") in NOT_ONLINE:  # wandb.login declines to look when offline
+        return has_credentials()
+    try:
+        return bool(wandb.login(prompt=False, verify=False))
+    except TypeError:  # a wandb before login(prompt=...)
+        return has_credentials()
+    except wandb.Error as error:  # a malformed key, a key and an identity token both set
+        raise UserError(f"W&B credentials: {first_line(error)}") from error
+
+
+def writable_folder(folder: Path) -> None:
+    """``folder`` made if needed and written to once, or one line naming it: wandb would
+    otherwise log into a temporary folder of its own, or fail with a traceback."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise UserError(
+            f"{folder}: W&B cannot write there ({error.strerror or error}); make it a writable "
+            "folder, or use another logger (logger=csv)"
+        ) from error
+
+
+def checked_mode(asked: str | None, mode: str | None) -> str | None:
+    """``mode`` (choose_mode's answer to the config's ``asked``), if it can work: online needs a
+    key that wandb finds without asking. Online by choice (the config, $WANDB_MODE) without one
+    is refused in one line; online by default (a key wandb does not read) becomes offline."""
+    env = os.environ.get("WANDB_MODE")
+    if (mode or env or "online") in NOT_ONLINE or wandb_finds_key():
+        return mode
+    if asked is None and not env:
+        log.info("wandb: no API key that wandb reads, logging offline")
+        return "offline"
+    source = f"logger.wandb.mode={asked}" if asked else f"WANDB_MODE={env}"
+    raise UserError(
+        f"no W&B API key for online logging ({source}): run `wandb login` or set WANDB_API_KEY, "
+        + OFFLINE_ADVICE
+    )
 
 
 RUN_ID = "run_id"
@@ -124,19 +186,45 @@ class RunLogger(WandbLogger):
         name: str | None = None,
         group: str | None = None,
         save_dir: str = ".",
+        init_timeout: float = INIT_TIMEOUT,
         **kwargs: Any,
     ):
+        import wandb
+
         default_name, default_group = job_identity()
-        mode = choose_mode(mode)
-        if mode is not None:
-            kwargs["mode"] = mode
+        writable_folder(Path(save_dir) / "wandb")
         # wandb stages artifact files under $WANDB_DATA_DIR (the home folder by default) and
         # the offline run points at them there: kept in the run folder, `wandb sync` finds them.
+        # Set before wandb is asked anything: it reads its environment once per process.
         os.environ["WANDB_DATA_DIR"] = str(Path(save_dir).resolve() / "wandb" / "data")
+        mode = checked_mode(mode, choose_mode(mode))
+        if mode is not None:
+            kwargs["mode"] = mode
+        self.init_timeout = init_timeout
+        kwargs.setdefault("settings", wandb.Settings(init_timeout=init_timeout))
         kwargs.setdefault("id", run_id(save_dir))
         kwargs.setdefault("resume", "allow")
         super().__init__(name=name or default_name, group=group or default_group, save_dir=save_dir, **kwargs)
         self.config_logged = False
+
+    @property
+    def experiment(self) -> Any:
+        """The W&B run, started on first use (wandb.init); what stops it is one UserError line."""
+        import wandb
+
+        try:
+            return super().experiment
+        except wandb.errors.CommError as error:
+            raise UserError(
+                f"W&B online: the run did not start on the W&B server within init_timeout="
+                f"{self.init_timeout} s ({first_line(error)}); check the network and the API key, "
+                + OFFLINE_ADVICE
+            ) from error
+        except wandb.Error as error:
+            raise UserError(f"W&B: {first_line(error)}; {OFFLINE_ADVICE}") from error
+        except OSError as error:
+            where = error.filename or Path(self.save_dir or ".") / "wandb"
+            raise UserError(f"{where}: W&B cannot write there ({error.strerror or error})") from error
 
     @rank_zero_only
     def log_hyperparams(self, params: Any) -> None:

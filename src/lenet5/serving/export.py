@@ -20,6 +20,7 @@ from lenet5.atomic import save_whole
 from lenet5.errors import UserError
 from lenet5.models import INPUT_SIZE, LeNet5
 from lenet5.serving.checkpoints import Checkpoint, load_checkpoint
+from lenet5.serving.paths import refuse_overwrite
 
 FORMATS = {"onnx": ".onnx", "torchscript": ".pt"}
 INPUT_NAME, OUTPUT_NAME = "images", "probabilities"
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     output = args.output or args.checkpoint.with_suffix(FORMATS[args.format])
     try:
+        # A checkpoint named model.pt is its own default TorchScript output: --output is needed.
+        refuse_overwrite(output, [("checkpoint", args.checkpoint)], given=args.output is not None)
         checkpoint = load_checkpoint(args.checkpoint)
         if not output.parent.is_dir():
             raise UserError(f"{output.parent}: no such folder for --output")

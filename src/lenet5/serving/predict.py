@@ -10,6 +10,7 @@ A file that cannot be read gets a one-line error; the other images are still cla
 
 import argparse
 import json
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -26,6 +27,10 @@ from lenet5.serving.checkpoints import first_line, load_checkpoint
 from lenet5.serving.photo import digit_box, even_strokes, ink_map
 
 DIGIT_BOX, CANVAS = 20, 28
+# The most pixels an image may have (16.8 megapixels, a 4096x4096 photo: 64 MB as grey floats,
+# a few times that while decoding). Checked from the file's header before any pixel is decoded:
+# a 100 kB PNG can hold 80 megapixels, which PIL's own limit (89 MP) lets through at 1.6 GB.
+MAX_PIXELS = 4096 * 4096
 # Below this contrast (on a 0-1 scale, noise removed) there is nothing to classify.
 MIN_CONTRAST = 0.1
 
@@ -40,16 +45,45 @@ def classify(
     return model.predict(output), model.probabilities(output)
 
 
+class ImageTooLarge(UserError):
+    """An image whose pixels are over MAX_PIXELS (or too many to decode in memory)."""
+
+
+def too_large(name: str | Path, pixels: int, size: int, shape: str = "") -> str:
+    """The one line for an image over MAX_PIXELS: which, how large, the limit."""
+    return (
+        f"{name}: image too large ({shape}{pixels / 1e6:.1f} megapixels in {size:,} bytes); "
+        f"at most {MAX_PIXELS / 1e6:.1f} megapixels ({MAX_PIXELS} pixels) are read"
+    )
+
+
+def open_checked(source: Any, name: str | Path, size: int) -> Image.Image:
+    """``Image.open`` (the header only), refused when the image is over MAX_PIXELS."""
+    try:
+        with warnings.catch_warnings():  # PIL's warning limit is above ours: checked below
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(source)
+    except Image.DecompressionBombError as error:  # over twice PIL's limit: PIL refuses it itself
+        found = re.search(r"\((\d+) pixels\)", str(error))
+        raise ImageTooLarge(too_large(name, int(found[1]) if found else MAX_PIXELS + 1, size)) from error
+    width, height = opened.size
+    if width * height > MAX_PIXELS:
+        opened.close()
+        raise ImageTooLarge(too_large(name, width * height, size, f"{width}x{height} = "))
+    return opened
+
+
 def read_grey(path: Path) -> np.ndarray:
     """The image as floats in [0, 1], transparent areas shown on white."""
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if not path.is_file():
         raise UserError(f"{path}: not a file")
-    if path.stat().st_size == 0:
+    size = path.stat().st_size
+    if size == 0:
         raise UserError(f"{path}: empty file, not an image")
     try:
-        with Image.open(path) as opened:
+        with open_checked(path, path, size) as opened:
             image = ImageOps.exif_transpose(opened)
             image.load()
     except UnidentifiedImageError as error:
@@ -110,21 +144,14 @@ def describe(result: dict[str, Any]) -> str:
 
 def read_one(path: str) -> torch.Tensor:
     """One image, model-ready; whatever goes wrong with it is a UserError naming it, so the
-    images after it are still classified. Images over PIL's pixel limit (decompression bombs:
-    a few KB that decode to gigabytes) are refused before they are decoded."""
+    images after it are still classified. Images over MAX_PIXELS are refused before they are
+    decoded."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            return to_digit(read_grey(Path(path)), path)
+        return to_digit(read_grey(Path(path)), path)
     except UserError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise UserError(
-            f"{path}: image too large ({first_line(error)}); images up to "
-            f"{Image.MAX_IMAGE_PIXELS} pixels are read"
-        ) from error
     except MemoryError as error:
-        raise UserError(f"{path}: image too large to decode in memory") from error
+        raise ImageTooLarge(f"{path}: image too large to decode in memory") from error
     except Exception as error:  # noqa: BLE001 - PIL and numpy fail many ways on hostile files
         raise UserError(
             f"{path}: cannot read this image ({type(error).__name__}: {first_line(error)})"
