@@ -21,7 +21,8 @@ from lenet5.atomic import save_whole, write_whole
 from lenet5.errors import UserError
 from lenet5.results.report_figures import plot_curves, plot_errors
 from lenet5.results.study_table import Row, build_rows, flag
-from lenet5.sweep import FAILURE_FILE, METRICS_FILE, failed, job_dirs
+from lenet5.run_files import FAILURE, HYDRA_CONFIG, HYDRA_OVERRIDES, METRICS, REPORT
+from lenet5.sweep import failed, job_dirs
 
 REPLICATE_AXIS = "seed"
 TUNE_AXIS = "lr_scale"  # swept candidates of which each row keeps its best on val/acc
@@ -51,7 +52,7 @@ def load_job(path: Path) -> Job:
     the reason, so the report still covers every healthy job."""
     overrides: dict[str, str] = {}
     try:
-        overrides = parse_overrides(OmegaConf.to_container(OmegaConf.load(path / ".hydra/overrides.yaml")))
+        overrides = parse_overrides(OmegaConf.to_container(OmegaConf.load(path / HYDRA_OVERRIDES)))
         return _load_job(path, overrides)
     except Exception as error:  # noqa: BLE001 - yaml, json and bad values: the same to the reader
         text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
@@ -61,14 +62,14 @@ def load_job(path: Path) -> Job:
 
 def _load_job(path: Path, overrides: dict[str, str]) -> Job:
     if failed(path):
-        failure = json.loads((path / FAILURE_FILE).read_text())
+        failure = json.loads((path / FAILURE).read_text())
         return Job(path, overrides, "failed", error=f"{failure['error']}: {failure['message']}")
-    if (path / METRICS_FILE).is_file():
-        metrics = json.loads((path / METRICS_FILE).read_text())
+    if (path / METRICS).is_file():
+        metrics = json.loads((path / METRICS).read_text())
         if not isinstance(metrics, dict) or not all(
             isinstance(metrics.get(k, 0.0), int | float) for k in ("test/acc", "test/error", "train_seconds")
         ):
-            raise ValueError(f"{METRICS_FILE} does not hold the metrics of a run")
+            raise ValueError(f"{METRICS} does not hold the metrics of a run")
         if "test/error" not in metrics and "test/acc" in metrics:
             metrics["test/error"] = 1.0 - metrics["test/acc"]
         return Job(path, overrides, "finished", metrics=metrics)
@@ -98,7 +99,7 @@ def load_jobs(sweep_dir: Path) -> list[Job]:
     jobs = [run for path in job_dirs(sweep_dir) for run in per_seed_jobs(load_job(path))]
     if not jobs:
         raise UserError(
-            f"{sweep_dir} holds no job folders (none has .hydra/config.yaml); give the folder "
+            f"{sweep_dir} holds no job folders (none has {HYDRA_CONFIG}); give the folder "
             f"of a multirun (python train.py -m ...), such as outputs/multirun/<date>/<time>"
         )
     return jobs
@@ -294,8 +295,7 @@ def write_report(
     if base is not None:  # the baseline first: it is the row every difference refers to
         rows.sort(key=lambda row: row.variant != base)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = {"md": "report.md", "csv": "report.csv", "jobs": "jobs.csv", "png": "report.png"}
-    paths = {key: out_dir / name for key, name in {**names, "curves": "curves.png"}.items()}
+    paths = {key: out_dir / name for key, name in REPORT.items()}
     # Each file whole or not at all (lenet5.atomic): a full disk keeps the previous report.
     write_whole(paths["md"], markdown(sweep_dir, jobs, axes, fixed, rows, tune))
     save_whole(paths["csv"], lambda partial: write_csv(partial, variant_axes, rows, tune))

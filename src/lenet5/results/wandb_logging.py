@@ -29,7 +29,9 @@ from lightning.fabric.utilities.logger import (
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from lenet5.atomic import write_whole
 from lenet5.results.plots import Outcome, per_class_accuracy
+from lenet5.run_files import WANDB, WANDB_RUN_ID
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,6 @@ def choose_mode(mode: str | None) -> str | None:
     return "offline"
 
 
-RUN_ID = "run_id"
 NAME_LENGTH = 64
 # Overrides that say where or how a run is kept, not what it is.
 UNNAMED = ("hydra", "logger", "callbacks", "ckpt_path", "data.root", "data.download")
@@ -103,13 +104,13 @@ def job_identity() -> tuple[str | None, str | None]:
 
 def run_id(save_dir: str) -> str:
     """This run folder's W&B id, made on its first start and read back on every resume."""
-    path = Path(save_dir) / "wandb" / RUN_ID
+    path = Path(save_dir) / WANDB_RUN_ID
     if path.is_file():
         return path.read_text().strip()
     identifier = "".join(random.SystemRandom().choices(string.ascii_lowercase + string.digits, k=8))
     if rank_zero_only.rank == 0:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(identifier + "\n")
+        write_whole(path, identifier + "\n")
     return identifier
 
 
@@ -132,7 +133,7 @@ class RunLogger(WandbLogger):
             kwargs["mode"] = mode
         # wandb stages artifact files under $WANDB_DATA_DIR (the home folder by default) and
         # the offline run points at them there: kept in the run folder, `wandb sync` finds them.
-        os.environ["WANDB_DATA_DIR"] = str(Path(save_dir).resolve() / "wandb" / "data")
+        os.environ["WANDB_DATA_DIR"] = str(Path(save_dir).resolve() / WANDB / "data")
         kwargs.setdefault("id", run_id(save_dir))
         kwargs.setdefault("resume", "allow")
         super().__init__(name=name or default_name, group=group or default_group, save_dir=save_dir, **kwargs)
