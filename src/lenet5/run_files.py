@@ -20,7 +20,8 @@ ERROR_CURVE = "error_curve.csv"  # experiment=paper*: training and test error af
 CHECKPOINTS = "checkpoints"
 CHECKPOINT_SUFFIX = ".ckpt"
 LAST = "last"  # ModelCheckpoint's filename, which adds CHECKPOINT_SUFFIX
-LAST_CHECKPOINT = f"{CHECKPOINTS}/{LAST}{CHECKPOINT_SUFFIX}"
+LAST_FILE = f"{LAST}{CHECKPOINT_SUFFIX}"  # in CHECKPOINTS, or in a seed's folder
+LAST_CHECKPOINT = f"{CHECKPOINTS}/{LAST_FILE}"
 
 
 def seed_checkpoints(seed: int) -> str:
