@@ -51,3 +51,40 @@ def test_export_on_a_full_disk_leaves_no_file(tmp_path: Path, monkeypatch, capsy
     assert export.main([str(ckpt), "--format", "torchscript", "--output", str(out)]) == 2
     assert "no space left" in capsys.readouterr().err
     assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["model.ckpt"]
+
+
+def test_a_checkpoint_on_a_full_disk_keeps_the_previous_one(tmp_path: Path, monkeypatch) -> None:
+    from lenet5.training.checkpoint_io import AtomicCheckpointIO
+
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    AtomicCheckpointIO().save_checkpoint({"epoch": 1}, path)
+    real_save = torch.save
+
+    def full(obj, file, *args, **kwargs):
+        real_save({"epoch": 2, "padding": b"x" * 10_000}, file)
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(UserError, match="last.ckpt: not written.*no space left"):
+        AtomicCheckpointIO().save_checkpoint({"epoch": 2}, path)
+    monkeypatch.undo()
+    assert AtomicCheckpointIO().load_checkpoint(path) == {"epoch": 1}
+    assert [p.name for p in path.parent.iterdir()] == ["last.ckpt"]
+
+
+def test_history_rows_on_a_read_only_folder_are_one_line(tmp_path: Path, monkeypatch) -> None:
+    import tempfile
+
+    from lenet5.atomic import write_rows
+
+    path = tmp_path / "history.csv"
+    write_rows(path, ["epoch", "val/acc"], [{"epoch": 0, "val/acc": 0.9}])
+
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)  # as root, chmod would not stop the write
+    with pytest.raises(UserError, match="history.csv: cannot write .Read-only file system"):
+        write_rows(path, ["epoch"], [{"epoch": 1}])
+    monkeypatch.undo()
+    assert path.read_text().splitlines() == ["epoch,val/acc", "0,0.9"]

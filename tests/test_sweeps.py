@@ -107,7 +107,7 @@ def test_single_run_failure_exits_non_zero(train_run):
 def test_single_run_user_error_stays_one_line(train_run):
     process, folder = train_run("data.augment=bogus", check=False)
     assert process.returncode == 2
-    assert process.stderr.strip().splitlines() == ["error: data.augment='bogus'; choose one of: none, affine"]
+    assert process.stderr.strip().splitlines() == ["error: data.augment='bogus': give none or affine"]
     assert not (folder / "failure.json").exists()
 
 

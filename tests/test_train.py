@@ -123,7 +123,7 @@ def test_atomic_checkpoint_survives_a_failed_save(tmp_path: Path, monkeypatch) -
     io.save_checkpoint({"epoch": 1}, path)
 
     def dies_midway(obj, file):
-        file.write(b"half a checkpoint")
+        Path(file).write_bytes(b"half a checkpoint")  # the temporary file lenet5.atomic gave it
         raise KeyboardInterrupt
 
     monkeypatch.setattr(torch, "save", dies_midway)
@@ -131,6 +131,7 @@ def test_atomic_checkpoint_survives_a_failed_save(tmp_path: Path, monkeypatch) -
         io.save_checkpoint({"epoch": 2}, path)
     monkeypatch.undo()
     assert torch.load(path, weights_only=False)["epoch"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
 
 
 def _one_line_error(process: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -5,12 +5,15 @@ over it (an atomic step on POSIX): a crash, a kill or a full disk leaves the pre
 none), never a truncated one. A full disk or a read-only folder becomes one UserError line.
 """
 
+import csv
 import errno
+import io
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from lenet5.errors import UserError
 
@@ -57,6 +60,16 @@ def write_whole(path: str | Path, data: str | bytes) -> None:
 
 
 def save_whole(path: str | Path, save: Callable[[Path], None]) -> None:
-    """``save(temporary_path)`` by any library (PIL, matplotlib, onnx), then moved into place."""
+    """``save(temporary_path)`` by any library (PIL, matplotlib, onnx, ``torch.save``), then
+    moved into place."""
     with atomic_path(path) as partial:
         save(partial)
+
+
+def write_rows(path: str | Path, fieldnames: list[str], rows: Iterable[dict[str, Any]]) -> None:
+    """A CSV file of ``rows`` under a header of ``fieldnames``."""
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=fieldnames)
+    writer.writeheader()
+    writer.writerows(rows)
+    write_whole(path, text.getvalue().encode())

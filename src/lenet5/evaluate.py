@@ -15,14 +15,15 @@ from omegaconf import DictConfig
 from lenet5.config import CONFIG_DIR
 from lenet5.data import MNISTDataModule
 from lenet5.errors import UserError
-from lenet5.results.plots import HISTORY, predict_test_split, write_pictures
+from lenet5.results.plots import predict_test_split, write_pictures
 from lenet5.run import output_dir, write_json
+from lenet5.run_files import HISTORY, METRICS
 from lenet5.serving.checkpoints import load_checkpoint
 from lenet5.validation import check_settings
 
 
 def evaluate(cfg: DictConfig) -> dict[str, float]:
-    check_settings(cfg)
+    check_settings(cfg, null_means_unset=("data.",))  # null: the checkpoint's own setting
     if not cfg.ckpt_path:
         raise UserError("ckpt_path=<file.ckpt>: give the checkpoint to test (one written by train.py)")
     checkpoint = load_checkpoint(cfg.ckpt_path)
@@ -47,7 +48,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     outcome = predict_test_split(checkpoint.module.model, datamodule)
     pictures = write_pictures(run_dir, outcome, checkpoint.class_names, history)
     write_json(
-        run_dir / "metrics.json",
+        run_dir / METRICS,
         {
             **metrics,
             "checkpoint": str(Path(cfg.ckpt_path).resolve()),
@@ -55,7 +56,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
             "test_images": len(outcome.labels),
         },
     )
-    print(f"wrote metrics.json and {', '.join(p.name for p in pictures)} to {run_dir}")
+    print(f"wrote {METRICS} and {', '.join(p.name for p in pictures)} to {run_dir}")
     return metrics
 
 

@@ -21,12 +21,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from hydra_plugins.lenet5_launchers import CappedLocalQueueConf
 from lenet5.atomic import write_whole
+from lenet5.run_files import FAILURE, HYDRA_CONFIG, INTERRUPTED, METRICS
 
 log = logging.getLogger(__name__)
 
-FAILURE_FILE = "failure.json"
-INTERRUPTED_FILE = "interrupted.json"
-METRICS_FILE = "metrics.json"
+# Public names of this module too (scripts import them from here).
+FAILURE_FILE, INTERRUPTED_FILE, METRICS_FILE = FAILURE, INTERRUPTED, METRICS
 
 
 def in_multirun() -> bool:
@@ -80,7 +80,7 @@ def record_failure(cfg: DictConfig, error: BaseException) -> Path:
         config = OmegaConf.to_container(cfg, resolve=True)
     except Exception:  # noqa: BLE001 - the error may be the interpolation itself
         config = OmegaConf.to_container(cfg, resolve=False)
-    path = Path(hydra_cfg.runtime.output_dir) / FAILURE_FILE
+    path = Path(hydra_cfg.runtime.output_dir) / FAILURE
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "error": type(error).__name__,
@@ -117,7 +117,7 @@ def record_interruption(error: Any) -> tuple[Path, str]:
         "resume": command,
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    path = run_dir / INTERRUPTED_FILE
+    path = run_dir / INTERRUPTED
     write_whole(path, json.dumps(payload, indent=2) + "\n")
     return path, command
 
@@ -138,14 +138,14 @@ def stop_after_signal(error: Any) -> None:
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
     """Every job folder of a sweep: the folders holding Hydra's .hydra/config.yaml."""
-    found = {p.parent.parent for p in Path(sweep_dir).rglob(".hydra/config.yaml")}
+    found = {p.parent.parent for p in Path(sweep_dir).rglob(HYDRA_CONFIG)}
     return sorted(found, key=lambda p: [(0, int(s), "") if s.isdigit() else (1, 0, s) for s in p.parts])
 
 
-def failed(job_dir: Path, record: str = FAILURE_FILE) -> bool:
+def failed(job_dir: Path, record: str = FAILURE) -> bool:
     """A failure.json (or interrupted.json) counts unless a later successful run of the same
     folder wrote metrics."""
-    failure, metrics = job_dir / record, job_dir / METRICS_FILE
+    failure, metrics = job_dir / record, job_dir / METRICS
     if not failure.is_file():
         return False
     return not metrics.is_file() or failure.stat().st_mtime > metrics.stat().st_mtime
@@ -158,7 +158,7 @@ class FailureSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         jobs = job_dirs(sweep_dir)
         failures = [job for job in jobs if failed(job)]
-        interrupted = [job for job in jobs if failed(job, INTERRUPTED_FILE)]
+        interrupted = [job for job in jobs if failed(job, INTERRUPTED)]
         line = f"{len(failures)} of {len(jobs)} jobs failed"
         if failures:
             line += ": " + ", ".join(str(job.relative_to(sweep_dir)) for job in failures)

@@ -1,20 +1,26 @@
-"""Every number a user can type, checked before any work starts.
+"""Every setting a user can type, checked before any work starts, by the one rule of its key.
 
 Libraries check some of them late and in their own words (torch's "Invalid learning rate"
 inside configure_optimizers, after the data loaded), and accept others silently (Lightning
 replaces a seed outside 0..2**32-1 with a random one). Here each setting gets one line naming
-the key, the value and what is allowed. A key added with ``+`` must be one the component it
-lands in accepts, so a typo is not silently ignored.
+the key, the value and what is allowed: ``check_settings`` applies RULES to a whole config, and
+the constructors the settings reach (the datamodule, the model's parts, SDLM, the schedules)
+apply the same rules with ``check``, so a value given from Python gets the same line. A key
+added with ``+`` must be one the component it lands in accepts, so a typo is not silently ignored.
+
+Constructors in lenet5.models import this module: it imports nothing heavy (omegaconf only
+where a whole config is checked).
 """
 
 import inspect
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig, OmegaConf
+from lenet5.errors import SettingError, UserError
 
-from lenet5.errors import UserError
+if TYPE_CHECKING:
+    from omegaconf import DictConfig
 
 Check = tuple[Callable[[Any], bool], str]
 
@@ -41,10 +47,19 @@ def number(low: float, high: float = math.inf, low_open: bool = False, high_open
         below = v < high if high_open else v <= high
         return above and below
 
-    left = "(" if low_open else "["
-    right = ")" if high_open or high == math.inf else "]"
-    high_text = "inf" if high == math.inf else f"{high:g}"
-    return ok, f"a number in {left}{low:g}, {high_text}{right}"
+    if high < math.inf:
+        left, right = "(" if low_open else "[", ")" if high_open else "]"
+        return ok, f"a number in {left}{low:g}, {high:g}{right}"
+    if low == -math.inf:
+        return ok, "a finite number"
+    if low == 0 and low_open:
+        return ok, "a positive number"
+    return ok, f"a number {'>' if low_open else '>='} {low:g}"
+
+
+def one_of(*options: str | None) -> Check:
+    names = ["null" if o is None else o for o in options]
+    return (lambda v: v in options), f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def batches() -> Check:
@@ -62,10 +77,13 @@ RULES: dict[str, Check] = {
     "seed": integer(0, 2**32 - 1, also=(None,)),
     "seeds": COUNT,
     "lr_scale": POSITIVE,
+    "float32_matmul_precision": one_of("highest", "high", "medium", None),
     "optimizer.lr": POSITIVE,
     "optimizer.weight_decay": NON_NEGATIVE,
     "optimizer.momentum": number(0.0, 1.0, high_open=True),
     "optimizer.eps": POSITIVE,
+    "optimizer.mu": POSITIVE,
+    "optimizer.samples": COUNT,
     "scheduler.pct_start": number(0.0, 1.0, low_open=True, high_open=True),
     "scheduler.div_factor": POSITIVE,
     "scheduler.final_div_factor": POSITIVE,
@@ -83,8 +101,9 @@ RULES: dict[str, Check] = {
     "trainer.gradient_clip_val": (lambda v: v is None or NON_NEGATIVE[0](v), "null or a number >= 0"),
     "data.val_size": integer(0),
     "data.batch_size": COUNT,
-    "data.eval_batch_size": integer(1, also=(None,)),
+    "data.eval_batch_size": COUNT,
     "data.split_seed": integer(0, 2**63 - 1),
+    "data.augment": one_of("none", "affine"),
     "data.mean": FINITE,
     "data.std": POSITIVE,
     "model.input_mean": FINITE,
@@ -92,17 +111,34 @@ RULES: dict[str, Check] = {
     "model.rbf_j": POSITIVE,
     "callbacks.early_stopping.patience": integer(0),
     "callbacks.model_checkpoint.save_top_k": integer(-1),
+    # SDLM's, ${data.batch_size} in its config: after data.batch_size, so that key is the one named.
+    "optimizer.batch_size": COUNT,
 }
 
 
-def check_settings(cfg: DictConfig, rules: dict[str, Check] = RULES) -> None:
-    for key, (ok, allowed) in rules.items():
+def check(key: str, value: Any, rules: dict[str, Check] = RULES) -> Any:
+    """``value`` when the rule of ``key`` allows it, else a SettingError naming both."""
+    ok, allowed = rules[key]
+    if not ok(value):
+        raise SettingError(f"{key}={value!r}: give {allowed}")
+    return value
+
+
+def check_settings(
+    cfg: "DictConfig", rules: dict[str, Check] = RULES, null_means_unset: tuple[str, ...] = ()
+) -> None:
+    """Every key of ``rules`` that ``cfg`` has; under the prefixes ``null_means_unset`` a null
+    is no value (evaluate.py's ``data.*``: null keeps the checkpoint's setting)."""
+    from omegaconf import OmegaConf
+
+    for key in rules:
         missing = object()
         value = OmegaConf.select(cfg, key, default=missing, throw_on_missing=False)
         if value is missing or (key.startswith("scheduler.") and not cfg.get("scheduler")):
             continue
-        if not ok(value):
-            raise UserError(f"{key}={value!r}: give {allowed}")
+        if value is None and key.startswith(null_means_unset):
+            continue
+        check(key, value, rules)
 
 
 def _accepts(target: str, name: str) -> bool:
@@ -117,9 +153,11 @@ def _accepts(target: str, name: str) -> bool:
     return name in signature.parameters or any(p.kind is p.VAR_KEYWORD for p in parameters)
 
 
-def check_added_keys(cfg: DictConfig, overrides: Iterable[str]) -> None:
+def check_added_keys(cfg: "DictConfig", overrides: Iterable[str]) -> None:
     """``+key=value``: the key must be an argument of the component it is added to (a new entry
     of the callbacks or logger groups is a component of its own)."""
+    from omegaconf import DictConfig, OmegaConf
+
     for override in overrides:
         if not override.startswith("+") or "=" not in override:
             continue
@@ -134,10 +172,10 @@ def check_added_keys(cfg: DictConfig, overrides: Iterable[str]) -> None:
         if target and _accepts(str(target), parts[-1]):
             continue
         where = f"{'.'.join(parts[:-1])} ({target})" if target else "this config"
-        raise UserError(f"{override}: {parts[-1]!r} is not a setting of {where}; check the spelling")
+        raise SettingError(f"{override}: {parts[-1]!r} is not a setting of {where}; check the spelling")
 
 
-def check_seeds(cfg: DictConfig) -> None:
+def check_seeds(cfg: "DictConfig") -> None:
     """``seeds=K``: seeds seed..seed+K-1 must all be seeds, and clipping must act seed by seed."""
     count, first = cfg.get("seeds", 1), cfg.get("seed")
     if count > 1 and first is not None and first + count - 1 > 2**32 - 1:
@@ -150,7 +188,7 @@ def check_seeds(cfg: DictConfig) -> None:
         )
 
 
-def check_train_config(cfg: DictConfig) -> None:
+def check_train_config(cfg: "DictConfig") -> None:
     from hydra.core.hydra_config import HydraConfig
 
     check_settings(cfg)

@@ -13,6 +13,7 @@ from lenet5.data.batches import TensorBatches
 from lenet5.data.files import dataset_class, ensure_downloaded, file_identity, load_split
 from lenet5.errors import UserError
 from lenet5.models import INPUT_SIZE
+from lenet5.validation import check
 
 AUGMENTATIONS = {"none": None, "affine": random_affine}
 # The last splits made in this process, keyed by the files (path, size, mtime) and the hold-out:
@@ -46,13 +47,9 @@ class MNISTDataModule(L.LightningDataModule):
         applied here (the model normalises its own input) but kept with the checkpoint."""
         super().__init__()
         dataset_class(dataset)  # fail on a bad name before any work
-        if augment not in AUGMENTATIONS:
-            raise UserError(f"data.augment={augment!r}; choose one of: {', '.join(AUGMENTATIONS)}")
-        for key, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if value < 1:
-                raise UserError(f"data.{key}={value} must be a positive integer")
-        if val_size < 0:
-            raise UserError(f"data.val_size={val_size}: give 0 (no hold-out) or a positive number of images")
+        given = locals()
+        for key in ("val_size", "split_seed", "batch_size", "eval_batch_size", "augment", "mean", "std"):
+            check(f"data.{key}", given[key])  # the rules of the data.* keys they come from
         self.save_hyperparameters()
         self.splits: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 

@@ -30,6 +30,7 @@ from starlette.types import Message, Receive
 from lenet5.errors import UserError
 from lenet5.inspection.images import ImageTooLarge, digit_from_bytes
 from lenet5.inspection.layers import inspect_image
+from lenet5.run_files import CHECKPOINT_SUFFIX
 from lenet5.serving.checkpoints import Checkpoint, load_checkpoint
 
 MAX_BODY = 5 * 1024 * 1024  # bytes: a phone photo as JPEG fits, a flood does not
@@ -119,7 +120,8 @@ def create_app(checkpoint: Checkpoint) -> Starlette:
 
 
 def newest_checkpoint(folder: Path) -> Path:
-    found = [p for p in folder.rglob("*.ckpt") if p.is_file() and not p.name.startswith(".")]
+    # A hidden one is a temporary file of lenet5.atomic, not yet (or never) moved into place.
+    found = [p for p in folder.rglob(f"*{CHECKPOINT_SUFFIX}") if p.is_file() and not p.name.startswith(".")]
     if not found:
         raise UserError(f"no checkpoint under {folder}/: run make train first")
     return max(found, key=lambda path: path.stat().st_mtime)

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from lenet5.models.registry import choose
+from lenet5.validation import check
 
 # The ten 7x12 bitmaps side by side (digits 0 to 9); "#" is ink (+1), "." background (-1).
 DIGIT_BITMAPS = """
@@ -76,9 +77,7 @@ class RBFHead(nn.Module):
 
     def __init__(self, j: float = 10.0):
         super().__init__()
-        if j <= 0:
-            raise ValueError(f"rbf_j must be positive, got {j}")
-        self.j = float(j)
+        self.j = float(check("model.rbf_j", j))
         self.register_buffer("codes", digit_codes())
 
     def penalties(self, x: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from lenet5.models.registry import choose
+from lenet5.validation import check
 
 # The paper: background (white) -> -0.1, ink (black) -> 1.175.
 PAPER_BACKGROUND, PAPER_INK = -0.1, 1.175
@@ -31,6 +32,6 @@ NORMALIZATIONS = {
 
 def make_normalization(name: str, mean: float, std: float) -> InputNormalization:
     """``mean`` and ``std`` are the dataset's pixel statistics, used by ``standardize`` only."""
-    if std <= 0:
-        raise ValueError(f"input_std must be positive, got {std}")
+    check("model.input_mean", mean)
+    check("model.input_std", std)
     return InputNormalization(*choose(NORMALIZATIONS, "normalization", name)(mean, std))

@@ -18,8 +18,10 @@ from pathlib import Path
 import torch
 from matplotlib.figure import Figure
 
+from lenet5.atomic import save_whole
 from lenet5.data import MNISTDataModule
 from lenet5.data.augment import random_affine
+from lenet5.run_files import ERROR_CURVE
 
 # What the paper says of its curve (Section III.C and Figure 5), without distortions.
 PAPER_TEST_ERROR, PAPER_TRAIN_ERROR_AT_19 = 0.95, 0.35
@@ -40,12 +42,12 @@ def distortions(images: torch.Tensor, path: Path, draws: int = 5, seed: int = 0)
             if row == 0:
                 ax.set_title("original" if column == 0 else f"draw {column}", fontsize=8)
     figure.tight_layout()
-    figure.savefig(path, dpi=100)
+    save_whole(path, lambda partial: figure.savefig(partial, format="png", dpi=100))
 
 
 def read_curves(folder: Path) -> list[list[dict[str, float]]]:
     curves = []
-    for path in sorted(folder.glob("*/error_curve.csv")):
+    for path in sorted(folder.glob(f"*/{ERROR_CURVE}")):
         with path.open(newline="") as handle:
             curves.append([{k: float(v) for k, v in row.items()} for row in csv.DictReader(handle)])
     return curves
@@ -80,7 +82,7 @@ def error_curve(study: Path, path: Path, experiments: tuple[str, ...] = EXPERIME
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=7)
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    save_whole(path, lambda partial: figure.savefig(partial, format="png", dpi=120))
 
 
 def main(argv: list[str] | None = None) -> int:

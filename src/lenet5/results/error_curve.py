@@ -7,13 +7,12 @@ undistorted training images, not the running average of the pass.
 """
 
 import csv
-import os
 from pathlib import Path
 
 import lightning as L
 import torch
 
-FILE = "error_curve.csv"
+from lenet5.atomic import write_rows
 
 
 @torch.no_grad()
@@ -45,12 +44,7 @@ class ErrorCurve(L.Callback):
             )
         pl_module.train(was_training)
         rows = [r for r in self._read() if int(r["epoch"]) < row["epoch"]] + [row]
-        partial = self.path.with_name(f".{self.path.name}.partial")
-        with open(partial, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=["epoch", "train_error", "test_error"])
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(partial, self.path)
+        write_rows(self.path, ["epoch", "train_error", "test_error"], rows)
 
     def _read(self) -> list[dict[str, str]]:
         if not self.path.is_file():

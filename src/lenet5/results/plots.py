@@ -9,7 +9,6 @@ so it is safe in sweeps' worker processes.
 
 import csv
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,16 +18,16 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from lenet5.atomic import save_whole
+from lenet5.atomic import save_whole, write_rows
 from lenet5.data import MNISTDataModule
 from lenet5.models import LeNet5
 from lenet5.results.confusion import draw_confusion_matrix
 from lenet5.results.montage import draw_montage
+from lenet5.run_files import CONFUSION, CURVES, MISCLASSIFIED
+from lenet5.run_files import HISTORY as HISTORY  # imported from here by lenet5.run
 from lenet5.serving.predict import classify
 
-HISTORY = "history.csv"
 METRICS = ("train/loss", "train/acc", "val/loss", "val/acc")
-CURVES, CONFUSION, MISCLASSIFIED = "curves.png", "confusion_matrix.png", "misclassified.png"
 # The run's pictures are drawn once per job, so each costs its job: fixed axes rectangles (a
 # layout engine measured every label again, ~40% of a figure) and fast PNG compression (the
 # files are a few tens of kB either way).
@@ -71,12 +70,7 @@ class EpochHistory(L.Callback):
         logged = trainer.callback_metrics
         row = {"epoch": epoch, **{m: float(logged[m]) if m in logged else "" for m in METRICS}}
         rows = [r for r in read_history(self.path) if int(r["epoch"]) < epoch] + [row]
-        partial = self.path.with_name(f".{self.path.name}.partial")
-        with open(partial, "w", newline="") as file:
-            writer = csv.DictWriter(file, fieldnames=["epoch", *METRICS])
-            writer.writeheader()
-            writer.writerows(rows)
-        os.replace(partial, self.path)
+        write_rows(self.path, ["epoch", *METRICS], rows)
 
 
 def read_history(path: Path) -> list[dict[str, str]]:

@@ -19,6 +19,7 @@ from lenet5.errors import UserError
 from lenet5.results.report_figures import plot_curves, plot_errors
 from lenet5.results.report_jobs import REPLICATE_AXIS, Job, load_jobs, parse_overrides
 from lenet5.results.study_table import Row, build_rows, flag
+from lenet5.run_files import REPORT
 from lenet5.serving.paths import same_file
 
 TUNE_AXIS = "lr_scale"  # swept candidates of which each row keeps its best on val/acc
@@ -229,8 +230,7 @@ def write_report(
     if base is not None:  # the baseline first: it is the row every difference refers to
         rows.sort(key=lambda row: row.variant != base)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = {"md": "report.md", "csv": "report.csv", "jobs": "jobs.csv", "png": "report.png"}
-    paths = {key: out_dir / name for key, name in {**names, "curves": "curves.png"}.items()}
+    paths = {key: out_dir / name for key, name in REPORT.items()}
     listed = [*jobs, *missing]
     # Each file whole or not at all (lenet5.atomic): a full disk keeps the previous report.
     write_whole(paths["md"], markdown(sweep_dir, listed, axes, fixed, rows, tune))

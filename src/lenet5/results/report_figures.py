@@ -7,8 +7,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from lenet5.results.study_table import Row
-
-HISTORY = "history.csv"
+from lenet5.run_files import HISTORY
 
 
 def label(row: Row) -> str:

@@ -16,10 +16,10 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from lenet5.errors import UserError
-from lenet5.sweep import FAILURE_FILE, METRICS_FILE, failed, job_dirs
+from lenet5.run_files import FAILURE, HYDRA_CONFIG, HYDRA_OVERRIDES, METRICS, SWEEP_FILE
+from lenet5.sweep import failed, job_dirs
 
 REPLICATE_AXIS = "seed"
-SWEEP_FILE = "multirun.yaml"  # Hydra's record of a multirun: its config and its command line
 DEFAULT_SUBDIR = "${hydra.job.num}"
 
 
@@ -50,7 +50,7 @@ def load_job(path: Path) -> Job:
     the reason, so the report still covers every healthy job."""
     overrides: dict[str, str] = {}
     try:
-        overrides = parse_overrides(OmegaConf.to_container(OmegaConf.load(path / ".hydra/overrides.yaml")))
+        overrides = parse_overrides(OmegaConf.to_container(OmegaConf.load(path / HYDRA_OVERRIDES)))
         return _load_job(path, overrides)
     except Exception as error:  # noqa: BLE001 - yaml, json and bad values: the same to the reader
         text = first_line(error)
@@ -60,14 +60,14 @@ def load_job(path: Path) -> Job:
 
 def _load_job(path: Path, overrides: dict[str, str]) -> Job:
     if failed(path):
-        failure = json.loads((path / FAILURE_FILE).read_text())
+        failure = json.loads((path / FAILURE).read_text())
         return Job(path, overrides, "failed", error=f"{failure['error']}: {failure['message']}")
-    if (path / METRICS_FILE).is_file():
-        metrics = json.loads((path / METRICS_FILE).read_text())
+    if (path / METRICS).is_file():
+        metrics = json.loads((path / METRICS).read_text())
         if not isinstance(metrics, dict) or not all(
             isinstance(metrics.get(k, 0.0), int | float) for k in ("test/acc", "test/error", "train_seconds")
         ):
-            raise ValueError(f"{METRICS_FILE} does not hold the metrics of a run")
+            raise ValueError(f"{METRICS} does not hold the metrics of a run")
         if "test/error" not in metrics and "test/acc" in metrics:
             metrics["test/error"] = 1.0 - metrics["test/acc"]
         return Job(path, overrides, "finished", metrics=metrics)
@@ -102,10 +102,10 @@ def sweep_root(job: Path, top: Path) -> Path | None:
 
 
 def check_one_sweep(sweep_dir: Path, found: list[Path], jobs: list[Job]) -> None:
-    if (sweep_dir / ".hydra" / "config.yaml").is_file():
+    if (sweep_dir / HYDRA_CONFIG).is_file():
         raise UserError(
-            f"{sweep_dir} is a single run's folder (it holds .hydra/config.yaml; its numbers are "
-            f"in its {METRICS_FILE}): the report compares the jobs of a multirun, give that "
+            f"{sweep_dir} is a single run's folder (it holds {HYDRA_CONFIG}; its numbers are "
+            f"in its {METRICS}): the report compares the jobs of a multirun, give that "
             "multirun's folder (outputs/multirun/<date>/<time>)"
         )
     roots = list(dict.fromkeys(sweep_root(path, sweep_dir) for path in found))
@@ -205,7 +205,7 @@ def load_jobs(sweep_dir: Path) -> tuple[list[Job], list[Job]]:
     if not found:
         listed = f"; its {SWEEP_FILE} lists {len(missing)} jobs, none started" if missing else ""
         raise UserError(
-            f"{sweep_dir} holds no job folders (none has .hydra/config.yaml){listed}; give the "
+            f"{sweep_dir} holds no job folders (none has {HYDRA_CONFIG}){listed}; give the "
             f"folder of a multirun (python train.py -m ...), such as outputs/multirun/<date>/<time>"
         )
     return [run for job in loaded for run in per_seed_jobs(job)], missing

@@ -34,8 +34,10 @@ from lightning.fabric.utilities.logger import (
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
+from lenet5.atomic import write_whole
 from lenet5.errors import UserError
 from lenet5.results.plots import Outcome, per_class_accuracy
+from lenet5.run_files import WANDB, WANDB_RUN_ID
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +120,6 @@ def checked_mode(asked: str | None, mode: str | None) -> str | None:
     )
 
 
-RUN_ID = "run_id"
 NAME_LENGTH = 64
 # Overrides that say where or how a run is kept, not what it is.
 UNNAMED = ("hydra", "logger", "callbacks", "ckpt_path", "data.root", "data.download")
@@ -165,13 +166,13 @@ def job_identity() -> tuple[str | None, str | None]:
 
 def run_id(save_dir: str) -> str:
     """This run folder's W&B id, made on its first start and read back on every resume."""
-    path = Path(save_dir) / "wandb" / RUN_ID
+    path = Path(save_dir) / WANDB_RUN_ID
     if path.is_file():
         return path.read_text().strip()
     identifier = "".join(random.SystemRandom().choices(string.ascii_lowercase + string.digits, k=8))
     if rank_zero_only.rank == 0:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(identifier + "\n")
+        write_whole(path, identifier + "\n")
     return identifier
 
 
@@ -192,11 +193,11 @@ class RunLogger(WandbLogger):
         import wandb
 
         default_name, default_group = job_identity()
-        writable_folder(Path(save_dir) / "wandb")
+        writable_folder(Path(save_dir) / WANDB)
         # wandb stages artifact files under $WANDB_DATA_DIR (the home folder by default) and
         # the offline run points at them there: kept in the run folder, `wandb sync` finds them.
         # Set before wandb is asked anything: it reads its environment once per process.
-        os.environ["WANDB_DATA_DIR"] = str(Path(save_dir).resolve() / "wandb" / "data")
+        os.environ["WANDB_DATA_DIR"] = str(Path(save_dir).resolve() / WANDB / "data")
         mode = checked_mode(mode, choose_mode(mode))
         if mode is not None:
             kwargs["mode"] = mode

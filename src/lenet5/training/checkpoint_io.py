@@ -1,10 +1,9 @@
-"""Checkpoints written to a temporary file and renamed into place: a run killed mid-save
-(SIGKILL, out of memory, a pre-empted cluster job) leaves the previous checkpoint intact.
+"""Checkpoints written whole or not at all (lenet5.atomic): a run killed mid-save (SIGKILL, out
+of memory, a pre-empted cluster job) or a full disk leaves the previous checkpoint intact.
 
 Resuming reads them back as data only (``weights_only``) after checking the zip's CRC-32s, so
 a crafted or damaged ``ckpt_path`` cannot run code nor be trained on silently."""
 
-import os
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
+from lenet5.atomic import save_whole
 from lenet5.errors import UserError
 
 
@@ -43,16 +43,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     ) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.partial")
-        try:
-            with open(partial, "wb") as file:
-                torch.save(checkpoint, file)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(partial, path)
-        except OSError as error:
-            partial.unlink(missing_ok=True)
-            raise UserError(f"{path}: cannot write the checkpoint ({error.strerror or error})") from error
+        save_whole(path, lambda partial: torch.save(checkpoint, partial))
 
     def load_checkpoint(
         self, path: str | Path, map_location: Any = None, weights_only: bool | None = None

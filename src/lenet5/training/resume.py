@@ -27,6 +27,15 @@ from torch.optim.lr_scheduler import OneCycleLR
 
 from lenet5.atomic import write_whole
 from lenet5.errors import UserError
+from lenet5.run_files import (
+    CHECKPOINT_SUFFIX,
+    CONFIG,
+    CSV_METRICS,
+    HYDRA,
+    RESUME_RECORDS,
+    resume_hydra,
+    resume_record,
+)
 from lenet5.training.checkpoint_io import first_line, verify_integrity
 
 SNAPSHOT_LIMIT = 64 * 2**20  # files larger than this are compared by size and mtime only
@@ -36,7 +45,7 @@ def keep_csv_history(trainer: L.Trainer) -> None:
     for logger in trainer.loggers:
         if not isinstance(logger, CSVLogger):
             continue
-        path = Path(logger.log_dir) / "metrics.csv"
+        path = Path(logger.log_dir) / CSV_METRICS
         kept = path.read_bytes() if path.is_file() else None
         writer = logger.experiment  # opening it deletes metrics.csv
         if kept:
@@ -101,7 +110,7 @@ def snapshot(folder: Path) -> dict[str, Any]:
     for path in folder.rglob("*"):
         if path.is_file() and not path.is_symlink():
             stat = path.stat()
-            small = stat.st_size <= SNAPSHOT_LIMIT and path.suffix != ".ckpt"
+            small = stat.st_size <= SNAPSHOT_LIMIT and path.suffix != CHECKPOINT_SUFFIX
             files[str(path.relative_to(folder))] = (
                 path.read_bytes() if small else (stat.st_size, stat.st_mtime_ns)
             )
@@ -109,8 +118,11 @@ def snapshot(folder: Path) -> dict[str, Any]:
 
 
 def _trained(folder: Path, before: dict[str, Any]) -> bool:
-    """A checkpoint was written or replaced: the resume made progress worth keeping."""
-    for path in folder.rglob("*.ckpt"):
+    """A checkpoint was written or replaced: the resume made progress worth keeping (a hidden
+    one is a temporary file that lenet5.atomic never moved into place)."""
+    for path in folder.rglob(f"*{CHECKPOINT_SUFFIX}"):
+        if path.name.startswith("."):
+            continue
         stat = path.stat()
         if before.get(str(path.relative_to(folder))) != (stat.st_size, stat.st_mtime_ns):
             return True
@@ -142,9 +154,9 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
 
 def keep_first_config(folder: Path, before: dict[str, Any], argv: list[str]) -> None:
     """The first run's config.yaml and .hydra/ stay; the resume's are recorded beside them."""
-    number = 1 + sum(1 for _ in folder.glob("resume-*.yaml"))
+    number = 1 + sum(1 for _ in folder.glob(RESUME_RECORDS))
     changes = {}
-    old, new = before.get("config.yaml"), folder / "config.yaml"
+    old, new = before.get(CONFIG), folder / CONFIG
     if isinstance(old, bytes) and new.is_file():
         first, now = _flat(yaml.safe_load(old) or {}), _flat(yaml.safe_load(new.read_text()) or {})
         changes = {
@@ -154,13 +166,12 @@ def keep_first_config(folder: Path, before: dict[str, Any], argv: list[str]) -> 
         }
         write_whole(new, old)
     record = {"command": ["python", "train.py", *argv], "changed": changes}
-    write_whole(folder / f"resume-{number}.yaml", yaml.safe_dump(record, sort_keys=False))
-    hydra = folder / ".hydra"
+    write_whole(folder / resume_record(number), yaml.safe_dump(record, sort_keys=False))
     for name, content in before.items():
-        if name.startswith(".hydra" + os.sep) and isinstance(content, bytes):
+        if name.startswith(HYDRA + os.sep) and isinstance(content, bytes):
             current = folder / name
             if current.is_file() and current.read_bytes() != content:
-                target = hydra / f"resume-{number}" / current.name
+                target = folder / resume_hydra(number) / current.name
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(current, target)
                 write_whole(current, content)

@@ -7,6 +7,8 @@ config group ``scheduler`` can swap them without the LightningModule knowing whi
 import torch
 from torch.optim import Optimizer
 
+from lenet5.validation import check
+
 # The paper's 20 passes: (first pass of the stage, rate relative to the first stage).
 # 0.0005 for 2 passes, 0.0002 for 3, 0.0001 for 3, 0.00005 for 4, then 0.00001.
 PAPER_STAGES = ((0, 1.0), (2, 0.4), (5, 0.2), (8, 0.1), (12, 0.02))
@@ -22,6 +24,9 @@ def one_cycle(
     final_div_factor: float = 1e4,
 ) -> dict:
     """Warm up to each group's configured lr, then anneal; stepped every batch."""
+    check("scheduler.pct_start", pct_start)
+    check("scheduler.div_factor", div_factor)
+    check("scheduler.final_div_factor", final_div_factor)
     if pct_start * total_steps == 1:
         # OneCycleLR peaks at step pct_start * total_steps - 1 and divides by it: when that is
         # step 0 (4 steps at 0.25, say), start at the peak rather than divide by zero.
@@ -38,6 +43,8 @@ def one_cycle(
 
 
 def step(optimizer: Optimizer, total_steps: int, epochs: int, step_size: int = 5, gamma: float = 0.5) -> dict:
+    check("scheduler.step_size", step_size)
+    check("scheduler.gamma", gamma)
     return {
         "scheduler": torch.optim.lr_scheduler.StepLR(optimizer, step_size=step_size, gamma=gamma),
         "interval": "epoch",

@@ -18,6 +18,7 @@ from torch.optim import Optimizer
 
 from lenet5.models.lenet5 import LeNet5
 from lenet5.training.curvature import gauss_newton_diagonal
+from lenet5.validation import check
 
 
 class SDLM(Optimizer):
@@ -30,11 +31,8 @@ class SDLM(Optimizer):
         samples: int = 500,
     ):
         """``samples``: patterns the curvature is estimated on before each pass (the paper: 500)."""
-        for name, value, low in (("lr", lr, 0.0), ("mu", mu, 0.0)):
-            if not value > low:
-                raise ValueError(f"optimizer.{name}={value}: must be positive")
-        if batch_size < 1 or samples < 1:
-            raise ValueError(f"optimizer.batch_size={batch_size}, samples={samples}: must be >= 1")
+        for name, value in (("lr", lr), ("mu", mu), ("batch_size", batch_size), ("samples", samples)):
+            check(f"optimizer.{name}", value)
         super().__init__(params, {"lr": lr, "mu": mu})
         self.batch_size, self.samples = batch_size, samples
 

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from lenet5.errors import UserError
+from lenet5.validation import check
 
 
 def configure_torch(cfg: DictConfig) -> None:
@@ -15,9 +15,7 @@ def configure_torch(cfg: DictConfig) -> None:
     ``medium`` (TF32/bfloat16 matmuls on GPUs with tensor cores: faster, less exact). Determinism
     is ``trainer.deterministic`` (true by default): Lightning then turns on torch's
     deterministic algorithms and sets CUBLAS_WORKSPACE_CONFIG before cuBLAS starts."""
-    precision = cfg.get("float32_matmul_precision") or "highest"
-    if precision not in ("highest", "high", "medium"):
-        raise UserError(f"float32_matmul_precision={precision}: use highest, high or medium")
+    precision = check("float32_matmul_precision", cfg.get("float32_matmul_precision")) or "highest"
     torch.set_float32_matmul_precision(precision)
     trainer = cfg.get("trainer") or {}
     if trainer.get("deterministic"):
