@@ -9,12 +9,12 @@ import lightning as L
 import pytest
 import torch
 from lightning.pytorch.callbacks import Callback
-from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 
 from lenet5.data import MNISTDataModule
 from lenet5.training import schedules
 from lenet5.training.module import LeNet5Module
 from lenet5.training.resume import ExtendSchedules
+from lenet5.training.spawned import spawns_processes
 
 MODEL = {"activation": "relu", "pooling": "max", "c3": "full", "head": "linear"}
 STEPS_PER_EPOCH = 8  # tiny data: 500 images, batch 64
@@ -100,8 +100,8 @@ def test_a_resumed_one_cycle_schedule_continues_at_its_step_on_the_new_length(
 def test_only_ddp_spawn_runs_its_stages_in_processes_of_lightnings_multiprocessing_launcher(
     strategy: str, spawns: bool
 ) -> None:
-    """LeaveProcessGroup tells spawned children (which exit after each stage) from processes
-    that go on to the next stage by this private class; Lightning has no public name for it."""
+    """spawns_processes tells spawned children (which exit after each stage) from processes
+    that go on to the next stage by the class of Lightning's launcher, a private one."""
     devices = 1 if strategy == "auto" else 2
     trainer = L.Trainer(accelerator="cpu", devices=devices, strategy=strategy, logger=False)
-    assert isinstance(trainer.strategy.launcher, _MultiProcessingLauncher) is spawns
+    assert spawns_processes(trainer) is spawns

@@ -18,9 +18,14 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 
 
+def spawns_processes(trainer: L.Trainer) -> bool:
+    """Each stage of this trainer runs in child processes spawned for it (ddp_spawn)."""
+    return isinstance(trainer.strategy.launcher, _MultiProcessingLauncher)
+
+
 class LeaveProcessGroup(Callback):
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        if not isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
+        if not spawns_processes(trainer):
             return
         if dist.is_available() and dist.is_initialized():
             trainer.strategy.barrier("leave-process-group")
