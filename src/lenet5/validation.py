@@ -142,10 +142,10 @@ def check_settings(
 
 
 def _accepts(target: str, name: str) -> bool:
-    from hydra._internal.utils import _locate
+    from hydra.utils import get_object
 
     try:
-        component = _locate(target)
+        component = get_object(target)
         signature = inspect.signature(component.__init__ if inspect.isclass(component) else component)
     except Exception:  # noqa: BLE001 - an unknown target is reported when it is instantiated
         return True

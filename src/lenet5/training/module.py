@@ -15,13 +15,12 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lenet5.models import LeNet5, build_model
-from lenet5.training.lean import LeanSteps
 from lenet5.training.sdlm import SDLMCurvature
 
 NUM_CLASSES = 10
 
 
-class LeNet5Module(LeanSteps, L.LightningModule):
+class LeNet5Module(L.LightningModule):
     def __init__(
         self,
         model: LeNet5 | dict[str, Any],
@@ -78,8 +77,6 @@ class LeNet5Module(LeanSteps, L.LightningModule):
         if (self.global_step + 1) % self.trainer.log_every_n_steps == 0:
             self._check_finite(loss, f"batch {batch_idx}")
             self.log("train/loss_step", loss, prog_bar=True)
-        if not self.automatic_optimization:
-            self.lean_update(loss)
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -144,10 +141,10 @@ class LeNet5Module(LeanSteps, L.LightningModule):
             raise RuntimeError("LeNet5Module was built without an optimizer; it can only evaluate")
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
-            return self.lean_schedules(optimizer)
+            return optimizer
         offered = {"total_steps": self.trainer.estimated_stepping_batches, "epochs": self.trainer.max_epochs}
         scheduler = self.scheduler_factory(optimizer, **accepted(self.scheduler_factory, offered))
-        return self.lean_schedules({"optimizer": optimizer, "lr_scheduler": scheduler})
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 
 def accepted(factory: Callable[..., Any], offered: dict[str, Any]) -> dict[str, Any]:

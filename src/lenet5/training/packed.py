@@ -19,7 +19,6 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.func import functional_call, stack_module_state, vmap
 
 from lenet5.models import LeNet5, build_model
-from lenet5.training.lean import LeanSteps
 
 
 def build_seed_models(config: dict[str, Any], seeds: list[int]) -> list[LeNet5]:
@@ -35,7 +34,7 @@ def _key(name: str) -> str:
     return name.replace(".", "__")
 
 
-class PackedLeNet5Module(LeanSteps, L.LightningModule):
+class PackedLeNet5Module(L.LightningModule):
     def __init__(
         self,
         models: list[LeNet5],
@@ -142,8 +141,6 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
             self._check_finite(losses, f"batch {batch_idx}")
             self.log("train/loss_step", losses.mean(), prog_bar=True)
         loss = losses.sum()  # each run's gradient is its own loss's
-        if not self.automatic_optimization:
-            self.lean_update(loss)
         return loss
 
     def on_train_epoch_end(self) -> None:
@@ -224,10 +221,10 @@ class PackedLeNet5Module(LeanSteps, L.LightningModule):
             )
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
-            return self.lean_schedules(optimizer)
+            return optimizer
         scheduler = self.scheduler_factory(
             optimizer,
             total_steps=self.trainer.estimated_stepping_batches,
             epochs=self.trainer.max_epochs,
         )
-        return self.lean_schedules({"optimizer": optimizer, "lr_scheduler": scheduler})
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}

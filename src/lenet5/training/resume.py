@@ -8,9 +8,10 @@
 - ``keep_csv_history``: Lightning's CSV writer deletes ``metrics.csv`` when it opens a folder
   that has one; its rows are put back and the writer continues after them.
 - ``ExtendSchedules``: a finished run given more epochs continues with its one-cycle schedule
-  stretched to the new length (at the same step); given no more epochs it is refused in one line.
+  rebuilt for the new length (at the same step); given no more epochs it is refused in one line.
 """
 
+import copy
 import os
 import shutil
 from collections.abc import Iterator
@@ -54,23 +55,32 @@ def keep_csv_history(trainer: L.Trainer) -> None:
 
 
 class ExtendSchedules(Callback):
-    """Runs after Lightning restored the optimizers and schedulers from the checkpoint."""
+    """A resumed run's one-cycle schedules take the shape this run's ``configure_optimizers``
+    gave them (its total steps) at the step the checkpoint reached, through the schedulers' own
+    ``state_dict``/``load_state_dict``. Lightning calls ``on_fit_start`` after
+    ``configure_optimizers`` and before it loads the checkpoint's scheduler states, which
+    would otherwise bring back the old run's length."""
 
     def __init__(self, resuming: bool):
         self.resuming = resuming
+        self.built: list[tuple[int, dict[str, Any]] | None] = []
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.built = [
+            (config.scheduler.total_steps, copy.deepcopy(config.scheduler.state_dict()))
+            if self.resuming and isinstance(config.scheduler, OneCycleLR)
+            else None
+            for config in trainer.lr_scheduler_configs
+        ]
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not self.resuming:
-            return
-        total = trainer.estimated_stepping_batches
-        for config in trainer.lr_scheduler_configs:
+        for config, built in zip(trainer.lr_scheduler_configs, self.built, strict=True):
             scheduler = config.scheduler
-            if isinstance(scheduler, OneCycleLR) and scheduler.total_steps != total:
-                old = scheduler.total_steps
-                for phase in scheduler._schedule_phases:
-                    phase["end_step"] = (phase["end_step"] + 1) * total / old - 1
-                scheduler._schedule_phases[-1]["end_step"] = total - 1
-                scheduler.total_steps = int(total)
+            if built is not None and scheduler.total_steps != built[0]:
+                reached = scheduler.last_epoch
+                scheduler.load_state_dict(built[1])
+                scheduler.last_epoch = reached
+        self.built = []
 
 
 def check_resumable(path: str, module: L.LightningModule, max_epochs: int | None) -> None:

@@ -7,18 +7,30 @@ after its work was done (pytorch/pytorch#179291 describes it; CI met it in one o
 runs of the suite). Each spawned stage (fit, test) ends here; the next spawns fresh processes.
 """
 
+import signal
+
 import lightning as L
-from lightning.fabric.utilities.distributed import _destroy_dist_connection, _distributed_is_initialized
+import torch.distributed as dist
 from lightning.pytorch.callbacks import Callback
+
+# Private, kept: Lightning names no public way to tell its spawning launcher from strategy=ddp's,
+# whose processes need the group for the next stage (tests/test_upstream_contracts.py).
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
+
+
+def spawns_processes(trainer: L.Trainer) -> bool:
+    """Each stage of this trainer runs in child processes spawned for it (ddp_spawn)."""
+    return isinstance(trainer.strategy.launcher, _MultiProcessingLauncher)
 
 
 class LeaveProcessGroup(Callback):
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
-        # Only spawned children: with a subprocess launcher (strategy=ddp) the same processes
-        # go on to the next stage and need the group.
-        if not isinstance(trainer.strategy.launcher, _MultiProcessingLauncher):
+        if not spawns_processes(trainer):
             return
-        if _distributed_is_initialized():
+        if dist.is_available() and dist.is_initialized():
             trainer.strategy.barrier("leave-process-group")
-            _destroy_dist_connection()  # Lightning Fabric's own: Ctrl+C cannot cut it short
+            interrupt = signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl+C must not cut it short
+            try:
+                dist.destroy_process_group()
+            finally:
+                signal.signal(signal.SIGINT, interrupt)
