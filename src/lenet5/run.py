@@ -24,14 +24,13 @@ from lenet5.atomic import write_whole
 from lenet5.errors import UserError
 from lenet5.results.console import report_results, route_library_logs
 from lenet5.results.plots import (
-    HISTORY,
-    MISCLASSIFIED,
     EpochHistory,
     log_to_tensorboard,
     read_history,
     write_pictures,
 )
 from lenet5.results.wandb_logging import finish_wandb, log_test_results, summarize_wandb
+from lenet5.run_files import CONFIG, HISTORY, LAST_CHECKPOINT, METRICS, MISCLASSIFIED
 from lenet5.serving.checkpoints import class_names
 from lenet5.training.after_fit import test_packed, test_single
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
@@ -46,7 +45,6 @@ from lenet5.training.spawned import LeaveProcessGroup
 from lenet5.training.val_record import ValidationRecord
 from lenet5.validation import check_train_config
 
-LAST_CHECKPOINT = Path("checkpoints") / "last.ckpt"
 NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
 
@@ -192,7 +190,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     configure_torch(cfg)
     if rank_zero_only.rank == 0:
         run_dir.mkdir(parents=True, exist_ok=True)
-        write_whole(run_dir / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        write_whole(run_dir / CONFIG, OmegaConf.to_yaml(cfg, resolve=True))
 
     datamodule, module = build(cfg, seeds)
     packed = len(seeds) > 1
@@ -220,7 +218,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     train_seconds = time.perf_counter() - started
 
     if packed:
-        tested = test_packed(trainer, module, datamodule, run_dir / "checkpoints")
+        tested = test_packed(trainer, module, datamodule, run_dir)
     else:
         tested = test_single(trainer, module, datamodule, record)
     if trainer.is_global_zero:
@@ -232,7 +230,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
             "parameters": parameters,
             **tested.summary,
         }
-        write_json(run_dir / "metrics.json", summary)
+        write_json(run_dir / METRICS, summary)
         names = class_names(cfg.data.dataset)
         pictures = write_pictures(run_dir, tested.outcome, names, run_dir / HISTORY)
         optimized = tested.metrics.get(cfg.optimized_metric)

@@ -10,7 +10,6 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
 from lightning.pytorch.utilities import rank_zero_only
 
 log = logging.getLogger(__name__)
@@ -44,13 +43,6 @@ def route_library_logs() -> None:
     rank_zero = logging.getLogger("lightning.pytorch.utilities.rank_zero")
     if not any(isinstance(f, DropNoise) for f in rank_zero.filters):
         rank_zero.addFilter(DropNoise())
-
-
-def checkpoint_epoch(path: str) -> int | None:
-    """The 1-based epoch whose weights a Lightning checkpoint holds."""
-    if not path or not Path(path).is_file():
-        return None
-    return int(torch.load(path, map_location="cpu", weights_only=False)["epoch"]) + 1
 
 
 def results_block(summary: dict[str, Any], run_dir: Path, monitor: str = "val/acc") -> str:

@@ -7,6 +7,7 @@ or a folder holding several sweeps or jobs that do not set the same overrides (t
 have empty cells on the axes the other sweep varied).
 """
 
+import itertools
 import json
 import sys
 from dataclasses import dataclass, field
@@ -149,7 +150,6 @@ def expected_jobs(hydra: dict[str, Any]) -> list[list[str] | None]:
     """Every job the sweep launches, in job-number order: its overrides, as Hydra's basic sweeper
     expands them (None where the sweeper picks them as it goes, as Optuna does); [] when the
     record does not say."""
-    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
     from hydra.core.override_parser.overrides_parser import OverridesParser
 
     sweeper = hydra.get("sweeper") or {}
@@ -157,7 +157,14 @@ def expected_jobs(hydra: dict[str, Any]) -> list[list[str] | None]:
         params = [f"{key}={value}" for key, value in (sweeper.get("params") or {}).items()]
         task = list((hydra.get("overrides") or {}).get("task") or [])
         parsed = OverridesParser.create().parse_overrides([*params, *task])
-        return [list(job) for batch in BasicSweeper.split_arguments(parsed, None) for job in batch]
+        # The basic sweeper's grid: the product of every override's values, in command-line order.
+        choices = [
+            [f"{o.get_key_element()}={value}" for value in o.sweep_string_iterator()]
+            if o.is_discrete_sweep()
+            else [f"{o.get_key_element()}={o.get_value_element_as_str()}"]
+            for o in parsed
+        ]
+        return [list(job) for job in itertools.product(*choices)]
     trials = sweeper.get("n_trials")
     return [None] * trials if isinstance(trials, int) and trials > 0 else []
 

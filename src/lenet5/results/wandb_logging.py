@@ -18,6 +18,8 @@ import random
 import string
 import sys
 import tempfile
+from argparse import Namespace
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -25,12 +27,6 @@ from urllib.parse import urlsplit
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.types import RunMode
-from lightning.fabric.utilities.logger import (
-    _convert_json_serializable,
-    _convert_params,
-    _flatten_dict,
-    _sanitize_callable_params,
-)
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
@@ -40,6 +36,23 @@ from lenet5.results.plots import Outcome, per_class_accuracy
 from lenet5.run_files import WANDB, WANDB_RUN_ID
 
 log = logging.getLogger(__name__)
+
+
+def flat_params(params: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"model": {"activation": "relu"}}`` -> ``{"model.activation": "relu"}``; values W&B cannot
+    store as they are (a callable, a path, a tensor) become their text."""
+    if isinstance(params, Namespace):
+        params = vars(params)
+    if isinstance(params, Mapping):
+        flat: dict[str, Any] = {}
+        for key, value in params.items():
+            flat.update(flat_params(value, f"{prefix}.{key}" if prefix else str(key)))
+        return flat
+    plain = params is None or isinstance(params, bool | int | float | str)
+    if not plain and isinstance(params, list | tuple):
+        plain = all(v is None or isinstance(v, bool | int | float | str) for v in params)
+    value = params if plain else getattr(params, "__name__", None) or str(params)
+    return {prefix: list(value) if isinstance(value, tuple) else value}
 
 
 def has_credentials() -> bool:
@@ -234,8 +247,7 @@ class RunLogger(WandbLogger):
         datamodule's hyperparameters, the same values under other keys) would only duplicate it."""
         if self.config_logged:
             return
-        params = _convert_json_serializable(_sanitize_callable_params(_convert_params(params)))
-        self.experiment.config.update(_flatten_dict(params, delimiter="."), allow_val_change=True)
+        self.experiment.config.update(flat_params(params), allow_val_change=True)
         self.config_logged = True
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:

@@ -18,6 +18,7 @@ import lightning as L
 from lightning.pytorch.loggers import CSVLogger
 
 from lenet5.results.plots import Outcome, outcome_of_test_pass, predict_test_split
+from lenet5.run_files import LAST_FILE, seed_checkpoints
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
 from lenet5.training.packed import PackedLeNet5Module
 from lenet5.training.packed_data import PackedDataModule, save_single_checkpoint
@@ -70,12 +71,12 @@ def test_single(
     return Tested(
         metrics,
         outcome or predict_test_split(module.model, datamodule),
-        {"best_epoch": epoch, "best_checkpoint": best},
+        {"best_epoch": None if epoch is None else epoch + 1, "best_checkpoint": best},  # 1-based
     )
 
 
 def test_packed(
-    trainer: L.Trainer, module: PackedLeNet5Module, datamodule: PackedDataModule, folder: Path
+    trainer: L.Trainer, module: PackedLeNet5Module, datamodule: PackedDataModule, run_dir: Path
 ) -> Tested:
     """Per seed: its last and best-val weights written as a single run's checkpoints
     (``checkpoints/seed<S>/``), then all K best tested in one pass; metrics.json holds each
@@ -85,7 +86,7 @@ def test_packed(
     best = [entry["state"] if entry else state for entry, state in zip(module.best, last, strict=True)]
     per_seed = []
     for k, seed in enumerate(module.seeds):
-        path = folder / f"seed{seed}" / "last.ckpt"
+        path = run_dir / seed_checkpoints(seed) / LAST_FILE
         save_single_checkpoint(path, module.single_model(last[k]), datamodule.inner.hparams, epochs, step)
         entry = module.best[k]
         if entry:

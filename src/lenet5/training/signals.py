@@ -23,9 +23,19 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 
-SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1)
+# Looked up by name: a platform without one (SIGUSR1 on Windows) stops on the others.
+SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGINT", "SIGUSR1") if hasattr(signal, name))
 # LeNet5Module's per-epoch running sums (train/loss and train/acc of the epoch).
 RUNNING_SUMS = ("train_loss_sum", "train_correct", "train_seen")
+
+
+def slurm_requeues(trainer: L.Trainer) -> bool:
+    """Whether Lightning's SLURM auto-requeue owns SIGUSR1: a parallel strategy's own cluster
+    environment, else the SLURMEnvironment Lightning builds when it detects a SLURM job."""
+    environment = getattr(trainer.strategy, "cluster_environment", None)
+    if environment is None and SLURMEnvironment.detect():
+        environment = SLURMEnvironment()
+    return isinstance(environment, SLURMEnvironment) and environment.auto_requeue
 
 
 class RunInterrupted(Exception):
@@ -65,13 +75,8 @@ class StopOnSignal(Callback):
         # Installed after Lightning's own (which only flags SIGTERM); signals reach the main thread.
         if threading.current_thread() is not threading.main_thread():
             return
-        environment = trainer._accelerator_connector.cluster_environment
         for signum in SIGNALS:
-            if (
-                signum == signal.SIGUSR1
-                and isinstance(environment, SLURMEnvironment)
-                and environment.auto_requeue
-            ):
+            if signum == getattr(signal, "SIGUSR1", None) and slurm_requeues(trainer):
                 continue  # Lightning's SLURM auto-requeue saves an hpc checkpoint and requeues the job
             self._previous[signum] = signal.signal(signum, self._handle)
 
