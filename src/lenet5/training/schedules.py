@@ -21,7 +21,9 @@ def one_cycle(
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
 ) -> dict:
-    """Warm up to each group's configured lr, then anneal; stepped every batch."""
+    """Warm up to each group's configured lr, then anneal; stepped every batch. Momentum (or
+    Adam's beta1) cycles against the rate where the optimizer has one; SDLM has none, and its
+    eta warms up and anneals like any other rate."""
     if pct_start * total_steps == 1:
         # OneCycleLR peaks at step pct_start * total_steps - 1 and divides by it: when that is
         # step 0 (4 steps at 0.25, say), start at the peak rather than divide by zero.
@@ -33,6 +35,7 @@ def one_cycle(
         pct_start=pct_start,
         div_factor=div_factor,
         final_div_factor=final_div_factor,
+        cycle_momentum=any(key in optimizer.defaults for key in ("momentum", "betas")),
     )
     return {"scheduler": scheduler, "interval": "step"}
 
