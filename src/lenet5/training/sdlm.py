@@ -10,8 +10,8 @@ along the batch's mean gradient times B (``batch_size``), the sum of the B onlin
 directions at the batch's start: the same eta and schedule mean the same thing in both modes.
 
 ``seeds=K`` (the K networks' parameters stacked) estimates each run's curvature on its own
-network and pass order, stacked the same way: the step is elementwise, so run k steps exactly
-as the single run with its seed.
+network and its own pass order, stacked the same way; the step is elementwise, so the K runs
+stay as independent as K single runs.
 """
 
 from collections.abc import Iterable, Iterator
