@@ -38,12 +38,12 @@ from lenet5.training.divergence import StopOnDivergence
 from lenet5.training.module import LeNet5Module
 from lenet5.training.packed import PackedLeNet5Module, build_seed_models
 from lenet5.training.packed_data import PackedDataModule
-from lenet5.training.resume import ExtendSchedules, check_resumable, keep_csv_history
+from lenet5.training.resume import ExtendSchedules, check_resumable, clear_record, keep_csv_history
 from lenet5.training.setup import configure_torch, trainer_settings
 from lenet5.training.signals import StopOnSignal
 from lenet5.training.spawned import LeaveProcessGroup
 from lenet5.training.val_record import ValidationRecord
-from lenet5.validation import check_train_config
+from lenet5.validation import check_devices, check_train_config
 
 NVML_CUDA_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
 
@@ -183,6 +183,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     digits), also to W&B if it logs. ``seeds=K`` takes the same sequence with K networks."""
     run_dir = output_dir()
     check_train_config(cfg)
+    check_devices(cfg)
     seeds = choose_seeds(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
     print_config(cfg)
@@ -206,7 +207,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     if packed and trainer.world_size > 1:
         raise UserError("seeds>1 runs in one process: use a single-device trainer (trainer=cpu or gpu)")
     if ckpt_path is not None:
-        check_resumable(ckpt_path, module, cfg.trainer.max_epochs)
+        check_resumable(ckpt_path, module, cfg.trainer.max_epochs, datamodule)
         keep_csv_history(trainer)  # before anything opens the CSV writer, which deletes the file
     parameters = (module.template if packed else module.model).parameter_count()
     for logger in trainer.loggers:
@@ -231,6 +232,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
             **tested.summary,
         }
         write_json(run_dir / METRICS, summary)
+        clear_record(run_dir)  # an interruption this run resumed from is over
         names = class_names(cfg.data.dataset)
         pictures = write_pictures(run_dir, tested.outcome, names, run_dir / HISTORY)
         optimized = tested.metrics.get(cfg.optimized_metric)

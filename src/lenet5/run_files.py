@@ -33,6 +33,9 @@ def seed_checkpoints(seed: int) -> str:
 FAILURE = "failure.json"  # the error, its traceback, the overrides and the config
 INTERRUPTED = "interrupted.json"  # the signal, epoch, step, checkpoint and resume command
 
+# Held by the one process training in a run folder (lenet5.training.run_folder).
+LOCK = ".lenet5.lock"
+
 # Loggers' folders and the files of theirs that lenet5 reads or keeps.
 CSV_LOGS = "csv"  # conf/logger/csv.yaml's name
 CSV_METRICS = "metrics.csv"  # Lightning's CSVLogger's file, inside its log folder

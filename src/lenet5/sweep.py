@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from hydra_plugins.lenet5_launchers import CappedLocalQueueConf
 from lenet5.atomic import write_whole
 from lenet5.run_files import FAILURE, HYDRA_CONFIG, INTERRUPTED, METRICS
+from lenet5.validation import available_cores
 
 log = logging.getLogger(__name__)
 
@@ -31,13 +32,6 @@ FAILURE_FILE, INTERRUPTED_FILE, METRICS_FILE = FAILURE, INTERRUPTED, METRICS
 
 def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
-
-
-def available_cores() -> int:
-    """The cores this process may use (a SLURM allocation or taskset), not the machine's."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def concurrent_jobs(launcher: DictConfig, cores: int) -> int:
@@ -97,10 +91,9 @@ def resume_command(run_dir: Path) -> str:
     """This job's command line again, in its own folder, from its last checkpoint."""
     import shlex
 
-    dropped = ("ckpt_path=", "hydra.run.dir=", "+ckpt_path=")
-    kept = [o for o in HydraConfig.get().overrides.task if not o.startswith(dropped)]
-    words = ["python", "train.py", *kept, f"hydra.run.dir={run_dir}", "ckpt_path=last"]
-    return " ".join(shlex.quote(word) for word in words)
+    from lenet5.training.resume import resume_command_words
+
+    return shlex.join(resume_command_words(list(HydraConfig.get().overrides.task), run_dir))
 
 
 def record_interruption(error: Any) -> tuple[Path, str]:

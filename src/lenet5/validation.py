@@ -195,3 +195,66 @@ def check_train_config(cfg: "DictConfig") -> None:
     check_seeds(cfg)
     if HydraConfig.initialized():
         check_added_keys(cfg, HydraConfig.get().overrides.task)
+
+
+def available_cores() -> int:
+    """The cores this process may use (a SLURM allocation or taskset), not the machine's."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _requested(devices: Any, available: int, gpus: bool) -> int | None:
+    """How many devices ``trainer.devices`` asks for: auto (one), a count (-1: all GPUs), or
+    GPU indices as a list or a string ("0,1"); None where Lightning would refuse the value."""
+    if devices == "auto":
+        return 1
+    if isinstance(devices, str):
+        parts = [part.strip() for part in devices.split(",")]
+        if not all(part.lstrip("-").isdigit() for part in parts if part):
+            return None
+        devices = int(parts[0]) if len(parts) == 1 else [int(part) for part in parts if part]
+    if _int(devices):
+        return available if devices == -1 and gpus else devices if devices >= 1 else None
+    from omegaconf import OmegaConf
+
+    if gpus and (OmegaConf.is_list(devices) or isinstance(devices, list | tuple)):
+        indices = list(devices)
+        valid = all(_int(i) and 0 <= i < available for i in indices) and len(set(indices)) == len(indices)
+        return len(indices) if indices and valid else None
+    return None
+
+
+def check_devices(cfg: DictConfig) -> None:
+    """``trainer.accelerator`` names hardware this machine has and ``trainer.devices`` asks for
+    no more of it than there is. Lightning would otherwise start 64 CPU processes on 2 cores
+    (they crawl for minutes), or end in a traceback when asked for a GPU the machine lacks."""
+    import torch
+
+    trainer = cfg.get("trainer") or {}
+    asked = str(trainer.get("accelerator", "auto") or "auto")
+    devices = trainer.get("devices", "auto")
+    cores = available_cores()
+    cuda = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    mps = torch.backends.mps.is_available()
+    here = ", ".join([f"cpu ({cores} cores)"] + [f"cuda ({cuda} GPUs)"] * bool(cuda) + ["mps"] * mps)
+    kind = {"auto": "cuda" if cuda else "mps" if mps else "cpu", "gpu": "mps" if mps and not cuda else "cuda"}
+    accelerator = kind.get(asked.lower(), asked.lower())
+    if (accelerator == "cuda" and not cuda) or (accelerator == "mps" and not mps):
+        raise UserError(
+            f"trainer.accelerator={asked}: no such GPU here (torch finds none); available: {here}; "
+            f"use trainer.accelerator=cpu or auto"
+        )
+    if accelerator not in ("cpu", "cuda", "mps"):
+        return  # tpu and the like: Lightning checks them
+    available = {"cpu": cores, "cuda": cuda, "mps": 1}[accelerator]
+    gpus = accelerator != "cpu"
+    count = _requested(devices, available, gpus)
+    if count is None or count > available:
+        if gpus:
+            have = f"{available} {accelerator} GPU(s) here"
+            allowed = f"an integer from 1 to {available}, -1 for all, or GPU indices below {available}"
+        else:
+            have = f"this process may use {cores} CPU cores, one training process each"
+            allowed = f"an integer from 1 to {cores}"
+        raise UserError(f"trainer.devices={devices}: {have}; give {allowed}")

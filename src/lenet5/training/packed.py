@@ -19,6 +19,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch.func import functional_call, stack_module_state, vmap
 
 from lenet5.models import LeNet5, build_model
+from lenet5.training.sdlm import SDLMCurvature
 
 
 def build_seed_models(config: dict[str, Any], seeds: list[int]) -> list[LeNet5]:
@@ -213,6 +214,12 @@ class PackedLeNet5Module(L.LightningModule):
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self.best = list(checkpoint.get("packed_best", self.best))
+
+    def configure_callbacks(self) -> list[L.Callback]:
+        # As LeNet5Module's: SDLM's curvature (each seed's own) before each pass.
+        if any(isinstance(callback, SDLMCurvature) for callback in self.trainer.callbacks):
+            return []
+        return [SDLMCurvature()]
 
     def configure_optimizers(self) -> Any:
         if self.trainer.gradient_clip_val and self.trainer.gradient_clip_algorithm != "value":

@@ -26,6 +26,10 @@ class PackedDataModule(L.LightningDataModule):
     def has_validation(self) -> bool:
         return getattr(self.inner, "has_validation", True)
 
+    @property
+    def hparams(self):  # what a resume compares with the checkpoint's: the data settings
+        return self.inner.hparams
+
     def prepare_data(self) -> None:
         self.inner.prepare_data()
 

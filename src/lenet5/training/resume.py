@@ -9,10 +9,15 @@
   that has one; its rows are put back and the writer continues after them.
 - ``ExtendSchedules``: a finished run given more epochs continues with its one-cycle schedule
   rebuilt for the new length (at the same step); given no more epochs it is refused in one line.
+- A single run given its folder (``hydra.run.dir=...``) holds that folder's lock for its whole
+  life, so a second run there is refused, and without ``ckpt_path`` it may not run into a folder
+  that holds a finished run or checkpoints (Hydra would rewrite every file of it).
 """
 
 import copy
+import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -32,14 +37,24 @@ from lenet5.run_files import (
     CHECKPOINT_SUFFIX,
     CONFIG,
     CSV_METRICS,
+    FAILURE,
     HYDRA,
+    INTERRUPTED,
     RESUME_RECORDS,
     resume_hydra,
     resume_record,
 )
 from lenet5.training.checkpoint_io import first_line, verify_integrity
+from lenet5.training.run_folder import LOCK_FILE, option, owned_folder, runs_nothing
 
 SNAPSHOT_LIMIT = 64 * 2**20  # files larger than this are compared by size and mtime only
+# Settings a resume may change, since none changes what is trained: how the network runs
+# (channels_last, compile), how its first weights were drawn (init: the checkpoint's replace
+# them), the evaluation batch size, and where the data files are (root, download).
+MAY_CHANGE = frozenset(
+    {"model.channels_last", "model.compile", "model.init"}
+    | {"data.eval_batch_size", "data.root", "data.download"}
+)
 
 
 def keep_csv_history(trainer: L.Trainer) -> None:
@@ -83,9 +98,34 @@ class ExtendSchedules(Callback):
         self.built = []
 
 
-def check_resumable(path: str, module: L.LightningModule, max_epochs: int | None) -> None:
-    """Before anything is written: the checkpoint is intact, its weights fit this run's model,
-    and there are epochs left to train (else Lightning would silently train nothing)."""
+def _text(value: Any) -> str:
+    if value is None or isinstance(value, bool):
+        return {None: "null", True: "true", False: "false"}[value]
+    return str(value)
+
+
+def _differences(saved: Any, current: Any, prefix: str) -> list[tuple[str, Any, Any]]:
+    """(setting, checkpoint's value, this run's) for each setting both know and that differs;
+    a setting the checkpoint lacks (written by an older version) is not compared."""
+    if not isinstance(saved, dict):
+        return []
+    found = []
+    for key, value in dict(current).items():
+        name = f"{prefix}.{key}"
+        if not key.startswith("_") and name not in MAY_CHANGE and key in saved and saved[key] != value:
+            found.append((name, saved[key], value))
+    return found
+
+
+def check_resumable(
+    path: str,
+    module: L.LightningModule,
+    max_epochs: int | None,
+    datamodule: L.LightningDataModule | None = None,
+) -> None:
+    """Before anything is written: the checkpoint is intact, it was trained with this run's
+    model (and data, given the datamodule) settings, its weights fit this run's model, and there
+    are epochs left to train (else Lightning would silently train nothing)."""
     verify_integrity(Path(path))
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -95,6 +135,16 @@ def check_resumable(path: str, module: L.LightningModule, max_epochs: int | None
         raise UserError(
             f"{path}: not a resumable lenet5 training checkpoint ({first_line(error)})"
         ) from error
+    saved_model = (checkpoint.get("hyper_parameters") or {}).get("model")
+    differ = _differences(saved_model, module.hparams.get("model", {}), "model")
+    if datamodule is not None:
+        differ += _differences(checkpoint.get("datamodule_hyper_parameters"), datamodule.hparams, "data")
+    if differ:
+        said = "; ".join(
+            f"{key} is {_text(old)} in the checkpoint, {_text(new)} here" for key, old, new in differ[:3]
+        )
+        fix = " ".join(f"{key}={_text(old)}" for key, old, _ in differ)
+        raise UserError(f"{path}: {said}; resume with the checkpoint's settings ({fix})")
     expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
     found = {k: tuple(v.shape) for k, v in weights.items() if isinstance(v, torch.Tensor)}
     if expected != found:
@@ -110,15 +160,10 @@ def check_resumable(path: str, module: L.LightningModule, max_epochs: int | None
         )
 
 
-def _option(argv: list[str], key: str) -> str | None:
-    values = [a.split("=", 1)[1] for a in argv if a.split("=", 1)[0].lstrip("+~") == key and "=" in a]
-    return values[-1] if values else None
-
-
 def snapshot(folder: Path) -> dict[str, Any]:
     files: dict[str, Any] = {}
     for path in folder.rglob("*"):
-        if path.is_file() and not path.is_symlink():
+        if path.is_file() and not path.is_symlink() and path != folder / LOCK_FILE:
             stat = path.stat()
             small = stat.st_size <= SNAPSHOT_LIMIT and path.suffix != CHECKPOINT_SUFFIX
             files[str(path.relative_to(folder))] = (
@@ -142,6 +187,8 @@ def _trained(folder: Path, before: dict[str, Any]) -> bool:
 def restore(folder: Path, before: dict[str, Any]) -> None:
     for path in sorted(folder.rglob("*"), reverse=True):
         name = str(path.relative_to(folder))
+        if name == LOCK_FILE:
+            continue
         if path.is_file() and name not in before:
             path.unlink()
         elif path.is_dir() and not any(k.startswith(name + os.sep) for k in before):
@@ -162,8 +209,9 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def keep_first_config(folder: Path, before: dict[str, Any], argv: list[str]) -> None:
-    """The first run's config.yaml and .hydra/ stay; the resume's are recorded beside them."""
+def keep_first_config(folder: Path, before: dict[str, Any], argv: list[str], finished: bool = False) -> None:
+    """The first run's config.yaml and .hydra/ stay; the resume's are recorded beside them. A
+    finished resume moves the interruption or failure it resumed from into its record."""
     number = 1 + sum(1 for _ in folder.glob(RESUME_RECORDS))
     changes = {}
     old, new = before.get(CONFIG), folder / CONFIG
@@ -175,7 +223,13 @@ def keep_first_config(folder: Path, before: dict[str, Any], argv: list[str]) -> 
             if first.get(k) != now.get(k)
         }
         write_whole(new, old)
-    record = {"command": ["python", "train.py", *argv], "changed": changes}
+    record: dict[str, Any] = {"command": ["python", "train.py", *argv], "changed": changes}
+    earlier = {name: before[name] for name in (INTERRUPTED, FAILURE) if finished and name in before}
+    for name, content in earlier.items():
+        try:
+            record[name.removesuffix(".json")] = json.loads(content)
+        except (TypeError, ValueError):  # not JSON, or too large to have been kept
+            record[name.removesuffix(".json")] = None
     write_whole(folder / resume_record(number), yaml.safe_dump(record, sort_keys=False))
     for name, content in before.items():
         if name.startswith(HYDRA + os.sep) and isinstance(content, bytes):
@@ -185,17 +239,58 @@ def keep_first_config(folder: Path, before: dict[str, Any], argv: list[str]) -> 
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(current, target)
                 write_whole(current, content)
+    for name in earlier:
+        clear_record(folder, name)
+
+
+def clear_record(run_dir: Path, name: str = INTERRUPTED) -> None:
+    """Remove a run folder's interrupted.json (or failure.json) once a run there finished."""
+    (Path(run_dir) / name).unlink(missing_ok=True)
+
+
+SAFE_VALUE = re.compile(r"[A-Za-z0-9_./@%+-]+")
+
+
+def hydra_quote(value: str) -> str:
+    """``value`` as one value of Hydra's override grammar: as it is where that is safe, else
+    single-quoted (a backslash before a quote, and before the closing quote, doubled; the quote
+    escaped; ``${`` escaped so OmegaConf does not read it as an interpolation)."""
+    if SAFE_VALUE.fullmatch(value):
+        return value
+    quoted = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value.replace("${", "\\${"))
+    quoted = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, quoted)
+    return f"'{quoted}'"
+
+
+def resume_command_words(overrides: list[str], run_dir: Path | str) -> list[str]:
+    """The words of the command that resumes a run: its overrides (``ckpt_path`` and
+    ``hydra.run.dir`` replaced) in its folder from its last checkpoint. ``shlex.join`` of them
+    is the line to paste into a shell."""
+    replaced = {"ckpt_path", "hydra.run.dir"}
+    kept = [o for o in overrides if o.split("=", 1)[0].lstrip("+~") not in replaced]
+    return ["python", "train.py", *kept, f"hydra.run.dir={hydra_quote(str(run_dir))}", "ckpt_path=last"]
 
 
 @contextmanager
 def resume_guard(argv: list[str]) -> Iterator[None]:
-    """Around a single run's whole entry point (Hydra writes into the folder before the run)."""
-    run_dir, ckpt = _option(argv, "hydra.run.dir"), _option(argv, "ckpt_path")
-    multirun = any(a in ("-m", "--multirun") for a in argv)
-    if multirun or not run_dir or ckpt in (None, "null") or not Path(run_dir).is_dir():
-        yield
+    """Around a single run's whole entry point (Hydra writes into the folder before the run):
+    the folder given is locked; a resume that fails is undone; a fresh run may not overwrite."""
+    run_dir, ckpt = option(argv, "hydra.run.dir"), option(argv, "ckpt_path")
+    if runs_nothing(argv) or not isinstance(run_dir, str) or not run_dir or "${" in run_dir:
+        yield  # no folder given (a new one per run), or one Hydra has yet to resolve
         return
     folder = Path(run_dir)
+    resuming = ckpt is not None and folder.is_dir()
+    with owned_folder(folder, run_dir, fresh=ckpt is None):
+        if not resuming:
+            yield
+            return
+        with _restored_on_failure(folder, argv):
+            yield
+
+
+@contextmanager
+def _restored_on_failure(folder: Path, argv: list[str]) -> Iterator[None]:
     before = snapshot(folder)
     try:
         yield
@@ -204,6 +299,6 @@ def resume_guard(argv: list[str]) -> Iterator[None]:
         if failed and not _trained(folder, before):
             restore(folder, before)
         else:
-            keep_first_config(folder, before, argv)
+            keep_first_config(folder, before, argv, finished=not failed)
         raise
-    keep_first_config(folder, before, argv)
+    keep_first_config(folder, before, argv, finished=True)

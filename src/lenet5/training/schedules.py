@@ -23,7 +23,9 @@ def one_cycle(
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
 ) -> dict:
-    """Warm up to each group's configured lr, then anneal; stepped every batch."""
+    """Warm up to each group's configured lr, then anneal; stepped every batch. Momentum (or
+    Adam's beta1) cycles against the rate where the optimizer has one; SDLM has none, and its
+    eta warms up and anneals like any other rate."""
     check("scheduler.pct_start", pct_start)
     check("scheduler.div_factor", div_factor)
     check("scheduler.final_div_factor", final_div_factor)
@@ -38,6 +40,7 @@ def one_cycle(
         pct_start=pct_start,
         div_factor=div_factor,
         final_div_factor=final_div_factor,
+        cycle_momentum=any(key in optimizer.defaults for key in ("momentum", "betas")),
     )
     return {"scheduler": scheduler, "interval": "step"}
 

@@ -8,6 +8,10 @@ eta (0.0005 for its first two passes, scheduler=paper does the rest).
 Online (data.batch_size=1) this is the paper's update. A minibatch of B patterns takes one step
 along the batch's mean gradient times B (``batch_size``), the sum of the B online steps'
 directions at the batch's start: the same eta and schedule mean the same thing in both modes.
+
+``seeds=K`` (the K networks' parameters stacked) estimates each run's curvature on its own
+network and its own pass order, stacked the same way; the step is elementwise, so the K runs
+stay as independent as K single runs.
 """
 
 from collections.abc import Iterable, Iterator
@@ -16,9 +20,16 @@ import lightning as L
 import torch
 from torch.optim import Optimizer
 
+from lenet5.errors import UserError
 from lenet5.models.lenet5 import LeNet5
 from lenet5.training.curvature import gauss_newton_diagonal
 from lenet5.validation import check
+
+UNESTIMATED = (
+    "optimizer=sdlm: no curvature was estimated before the first step (the SDLMCurvature "
+    "callback estimates it before each pass; this run has none): use seeds=1, or add "
+    "lenet5.training.sdlm.SDLMCurvature to the trainer's callbacks"
+)
 
 
 class SDLM(Optimizer):
@@ -55,6 +66,9 @@ class SDLM(Optimizer):
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is not None:
+                    if "h" not in self.state[param]:
+                        # h = 0 everywhere would be plain SGD at lr / mu, far too large a step.
+                        raise UserError(UNESTIMATED)
                     param.sub_(self.batch_size * self.step_sizes(param, group) * param.grad)
         return loss
 
@@ -69,15 +83,38 @@ def _patterns(batches: Iterable, count: int) -> Iterator[tuple[torch.Tensor, tor
         yield images[:take], labels[:take]
 
 
+def _packed_curvature(pl_module: L.LightningModule, batches: Iterable, count: int) -> dict:
+    """seeds=K: batches are (K, B, ...), run k's its own order; h stacked as the parameters."""
+    per_run: list[list] = [[] for _ in pl_module.seeds]
+    by_pattern = ((images.transpose(0, 1), labels.T) for images, labels in batches)  # (B, K, ...)
+    for images, labels in _patterns(by_pattern, count):
+        for k, part in enumerate(per_run):
+            part.append((images[:, k], labels[:, k]))
+    stacked, _ = pl_module.tensors()  # name -> the (K, ...) parameter
+    estimates: dict[str, list[torch.Tensor]] = {name: [] for name in stacked}
+    for k, part in enumerate(per_run):
+        model = pl_module.single_model(pl_module.run_state(k)).to(pl_module.device)
+        images = torch.cat([i for i, _ in part]).to(pl_module.device)
+        labels = torch.cat([labels for _, labels in part]).to(pl_module.device)
+        h = gauss_newton_diagonal(model, images, labels)
+        for name, param in model.named_parameters():
+            estimates[name].append(h[param])
+    return {stacked[name]: torch.stack(values) for name, values in estimates.items()}
+
+
 class SDLMCurvature(L.Callback):
     """Before each pass: h re-estimated on the first ``optimizer.samples`` patterns of the
     pass's own (shuffled, possibly distorted) training order."""
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        model: LeNet5 = pl_module.model
         for optimizer in trainer.optimizers:
             if not isinstance(optimizer, SDLM):
                 continue
+            if hasattr(pl_module, "run_state"):  # PackedLeNet5Module (seeds=K)
+                curvature = _packed_curvature(pl_module, trainer.train_dataloader, optimizer.samples)
+                optimizer.set_curvature(curvature)
+                continue
+            model: LeNet5 = pl_module.model
             parts = list(_patterns(trainer.train_dataloader, optimizer.samples))
             images = torch.cat([images for images, _ in parts]).to(pl_module.device)
             labels = torch.cat([labels for _, labels in parts]).to(pl_module.device)
