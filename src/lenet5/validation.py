@@ -225,7 +225,7 @@ def _requested(devices: Any, available: int, gpus: bool) -> int | None:
     return None
 
 
-def check_devices(cfg: DictConfig) -> None:
+def check_devices(cfg: "DictConfig") -> None:
     """``trainer.accelerator`` names hardware this machine has and ``trainer.devices`` asks for
     no more of it than there is. Lightning would otherwise start 64 CPU processes on 2 cores
     (they crawl for minutes), or end in a traceback when asked for a GPU the machine lacks."""
