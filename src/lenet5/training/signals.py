@@ -110,7 +110,7 @@ class StopOnSignal(Callback):
             return
         sums = {name: getattr(pl_module, name) for name in RUNNING_SUMS if hasattr(pl_module, name)}
         self._position = {"epoch": trainer.current_epoch, "batches_done": batch_idx + 1, "sums": sums}
-        trainer.save_checkpoint(self.checkpoint)
+        trainer.save_checkpoint(self.checkpoint, weights_only=False)  # the whole state, to resume
         self._position = {}
         self._restore()
         raise RunInterrupted(self.received, self.checkpoint, trainer.current_epoch, trainer.global_step)
