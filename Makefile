@@ -6,6 +6,10 @@ PY     := $(VENV)/bin/python
 # development machines, which have no internet), else data/ (torchvision downloads there).
 LENET5_DATA_DIR ?= $(if $(wildcard ../shared/data/MNIST/raw),$(abspath ../shared/data),data)
 export LENET5_DATA_DIR
+# Test processes (pytest-xdist): CI's two cores; TEST_WORKERS=0 runs the suite in this process.
+# loadfile: a module's tests run on one worker, so its module fixtures are built once; the files
+# are handed out costliest first (tests/conftest.py orders them), not by their number of tests.
+TEST_WORKERS ?= 2
 
 .PHONY: install train test lint bench study clean wheel demo
 
@@ -21,7 +25,7 @@ train: install  ## the paper's LeNet-5 on MNIST; extra Hydra overrides via ARGS=
 	$(PY) train.py $(ARGS)
 
 test: install  ## the whole suite, slow real-data tests included; narrow it with ARGS="-m 'not slow'"
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
 
 demo: install  ## the draw-a-digit page (http://127.0.0.1:8000) on the newest outputs/**/*.ckpt; trains nothing
 	@$(PY) -m lenet5.demo outputs $(ARGS)

@@ -8,7 +8,8 @@ what a whole train.py job costs beyond its epochs, measured from outside the pro
   work per step (against the hand loop's, measured in speed.py the same way);
 - ``seeds=K`` (K seeds trained together in one run) against K separate 1-epoch runs, both as K
   train.py processes and as a K-job multirun (which pays the imports once);
-- the activation x pooling grid of 1-epoch jobs, basic launcher against joblib.
+- the activation x pooling grid of 1-epoch jobs, basic launcher against joblib (``--quick``:
+  the K seeds' multirun).
 
 Every job is a ``train.py`` subprocess, so each row times the real command line, imports and
 all; a failed job stops the benchmark with its log's tail rather than printing a made-up row.
@@ -26,6 +27,12 @@ REPO = Path(__file__).resolve().parents[1]
 MODEL = "model=modern"
 ACTIVATIONS = ("sigmoid", "tanh", "scaled_tanh", "relu")
 POOLINGS = ("avg", "max", "trainable")
+GRID = [f"model/activation={','.join(ACTIVATIONS)}", f"model/pooling={','.join(POOLINGS)}"]
+
+
+def seed_list(jobs: int) -> str:
+    """Hydra's sweep over seeds 0 to ``jobs`` - 1."""
+    return ",".join(str(seed) for seed in range(jobs))
 
 
 def run_logged(command: list[str], log: Path, env: dict[str, str] | None = None) -> float:
@@ -57,7 +64,7 @@ def multirun_fixed_costs(data: list[str], work: Path, jobs: int = 3) -> tuple[di
         "-m",
         MODEL,
         "trainer.max_epochs=1",
-        f"seed={','.join(str(seed) for seed in range(jobs))}",
+        f"seed={seed_list(jobs)}",
         f"hydra.sweep.dir={folder}",
         "+callbacks.epoch_timer._target_=epoch_timer.EpochTimer",
         "+callbacks.epoch_timer.path=${hydra:runtime.output_dir}/timings.json",
@@ -127,38 +134,35 @@ def packed(
         for seed in range(seeds)
     )
     if in_multirun is None:
-        seed_list = ",".join(str(seed) for seed in range(seeds))
-        command = [*script, "-m", *common, f"seed={seed_list}", f"hydra.sweep.dir={work / 'separate'}"]
+        command = [*script, "-m", *common, f"seed={seed_list(seeds)}", f"hydra.sweep.dir={work / 'separate'}"]
         in_multirun = run_logged(command, work / "separate.log")
     return together, processes, in_multirun
 
 
-def grid(data: list[str], quick: bool, work: Path) -> tuple[int, float, float]:
-    """(jobs, basic seconds, joblib seconds) for the activation x pooling grid of 1-epoch jobs."""
-    activations, poolings = (("relu", "tanh"), ("max",)) if quick else (ACTIVATIONS, POOLINGS)
-    sweep = [
-        MODEL,
-        f"model/activation={','.join(activations)}",
-        f"model/pooling={','.join(poolings)}",
-        "trainer.max_epochs=1",
-        *data,
-    ]
-    seconds = {}
-    for name, launcher in (("basic", []), ("joblib", ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"])):
+def grid(
+    data: list[str], work: Path, axes: list[str], jobs: int, basic: float | None = None
+) -> tuple[int, float, float]:
+    """(jobs, basic seconds, joblib seconds) for a grid of 1-epoch jobs (``axes``: its sweep
+    overrides, e.g. ``GRID``). ``basic``: the seconds of the same sweep through the basic
+    launcher when that has already run."""
+    sweep = [MODEL, *axes, "trainer.max_epochs=1", *data]
+    launchers = {"basic": [], "joblib": ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]}
+    seconds = {} if basic is None else {"basic": basic}
+    for name in [name for name in launchers if name not in seconds]:
         folder = work / f"grid_{name}"
         command = [
             sys.executable,
             str(REPO / "train.py"),
             "-m",
             *sweep,
-            *launcher,
+            *launchers[name],
             f"hydra.sweep.dir={folder}",
         ]
         seconds[name] = run_logged(command, work / f"grid_{name}.log")
         done = len(list(folder.glob("*/metrics.json")))
-        if done != len(activations) * len(poolings):
-            sys.exit(f"{name} grid: {done} of {len(activations) * len(poolings)} jobs wrote metrics.json")
-    return len(activations) * len(poolings), seconds["basic"], seconds["joblib"]
+        if done != jobs:
+            sys.exit(f"{name} grid: {done} of {jobs} jobs wrote metrics.json")
+    return jobs, seconds["basic"], seconds["joblib"]
 
 
 def print_rows(

@@ -17,7 +17,7 @@ fixed costs, 2, 3 and 4) in ``jobs.py``; the callback timing train.py from insid
 Everything runs on the device given (``--device``, default cuda where there is one, else cpu).
 
     make bench                            # full MNIST; ~13 minutes on 2 cores
-    python benchmarks/speed.py --quick    # tiny data, 2-job grid: checks every row prints
+    python benchmarks/speed.py --quick    # tiny data, one thread, 2 seeds: checks every row prints
     python benchmarks/speed.py --device cuda --seeds 8
 
 Epoch times exclude validation; the first epoch (warm-up) is reported apart from the median of
@@ -103,10 +103,11 @@ def hand_loop(cfg: DictConfig, epochs: int, device: torch.device, clock=time.per
     return seconds
 
 
-def framework(data: list[str], epochs: int, work: Path) -> tuple[list[float], dict[str, float]]:
-    """(b) train.py itself, defaults and all, with a callback timing it from inside; and its
-    fixed costs: launch to first step, validation during fit, the rest of the fit (checkpoints,
-    hooks), and what follows the fit (validate and test the best checkpoint, pictures)."""
+def framework(data: list[str], epochs: int, work: Path) -> tuple[list[float], dict[str, float], list[float]]:
+    """(b) train.py itself, defaults and all, with a callback timing it from inside; its fixed
+    costs: launch to first step, validation during fit, the rest of the fit (checkpoints, hooks),
+    and what follows the fit (validate and test the best checkpoint, pictures); and the CPU
+    seconds of each epoch."""
     timings = work / "timings.json"
     command = [
         sys.executable,
@@ -129,7 +130,7 @@ def framework(data: list[str], epochs: int, work: Path) -> tuple[list[float], di
         "rest of fit": fit - sum(recorded["epochs"]) - recorded["validation"],
         "after fit": ended - recorded["fit_end"],
     }
-    return recorded["epochs"], fixed
+    return recorded["epochs"], fixed, recorded["cpu_epochs"]
 
 
 def machine() -> str:
@@ -164,7 +165,9 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument(
-        "--quick", action="store_true", help="tiny data ($LENET5_DATA_DIR), 2 epochs, 2-job grid"
+        "--quick",
+        action="store_true",
+        help="tiny data ($LENET5_DATA_DIR), one thread, 2 epochs, 2 seeds for every job-level row",
     )
     parser.add_argument(
         "--epochs", type=int, help="epochs per path, the first reported apart (default 5, quick 2)"
@@ -189,6 +192,11 @@ def main() -> None:
     if epochs < 2:
         parser.error("--epochs must be at least 2: the first epoch is reported apart")
     logging.getLogger("lightning.pytorch").setLevel(logging.ERROR)
+    if args.quick:
+        # One thread everywhere: (b)'s own run then times the framework's work per step too, and
+        # the train.py processes are as many as the rows need, no more.
+        torch.set_num_threads(1)
+        os.environ["OMP_NUM_THREADS"] = "1"
     data = ["data.download=false", *(QUICK_DATA if args.quick else []), *trainer_args(device)]
     cfg = compose_train(data)
     train_images = len(datasets.MNIST(cfg.data.root, train=True, download=False)) - cfg.data.val_size
@@ -206,22 +214,27 @@ def main() -> None:
         work = Path(folder)
         a = hand_loop(cfg, epochs, device)
         a_nhwc = hand_loop(compose_train([*data, "model.channels_last=true"]), epochs, device)
-        b, fixed = framework(data, epochs, work)
-        small = [*data, f"data.batch_size={SMALL_BATCH}"] if device.type == "cpu" else None
-        if small:
+        b, fixed, b_cpu = framework(data, epochs, work)
+        small_batch = cfg.data.batch_size if args.quick else SMALL_BATCH
+        if device.type == "cpu":
+            small = compose_train([*data, f"data.batch_size={small_batch}"])
             threads = torch.get_num_threads()
             torch.set_num_threads(1)
-            a_cpu = hand_loop(compose_train(small), 3, device, clock=time.process_time)
+            a_cpu = hand_loop(small, epochs if args.quick else 3, device, clock=time.process_time)
             torch.set_num_threads(threads)
-            b_cpu = jobs.cpu_epochs(small, 3, work)
+            if not args.quick:  # --quick: (b) ran on one thread at this batch
+                b_cpu = jobs.cpu_epochs([*data, f"data.batch_size={small_batch}"], 3, work)
         # --quick times the fixed costs on a multirun of the seeds row's K jobs: it is then also
-        # that row's K separate runs, one subprocess fewer.
+        # that row's K separate runs and the grid's basic-launcher run, two subprocesses fewer.
         in_multirun_jobs = seeds if args.quick else 3
         in_multirun, job_seconds, multirun_seconds = jobs.multirun_fixed_costs(data, work, in_multirun_jobs)
         c = common_pipeline(cfg, epochs, device)
         fast = jobs.fast_recipe(data, work)
         packed = jobs.packed(data, seeds, work, multirun_seconds if in_multirun_jobs == seeds else None)
-        grid = jobs.grid(data, args.quick, work)
+        if args.quick:
+            grid = jobs.grid(data, work, [f"seed={jobs.seed_list(seeds)}"], seeds, basic=multirun_seconds)
+        else:
+            grid = jobs.grid(data, work, jobs.GRID, len(jobs.ACTIVATIONS) * len(jobs.POOLINGS))
 
     median = {name: statistics.median(s[1:]) for name, s in (("a", a), ("b", b), ("c", c))}
     print()
@@ -233,13 +246,13 @@ def main() -> None:
     nhwc = statistics.median(a_nhwc[1:])
     print(f"channels-last memory: {median['a'] / nhwc:.2f}x the speed of NCHW")
     print(f"ratio b/a: {median['b'] / median['a']:.2f}   (target <= 1.10)")
-    if small:
-        small_steps = -(-train_images // SMALL_BATCH)
+    if device.type == "cpu":
+        small_steps = -(-train_images // small_batch)
         work_ms = (statistics.median(b_cpu[1:]) - statistics.median(a_cpu[1:])) / small_steps * 1000
         step_ms = median["a"] / steps * 1000
         print(
             f"framework work per step, train.py minus the hand loop in CPU time on one thread at batch "
-            f"{SMALL_BATCH}: {work_ms:.2f} ms   (target < 0.6 ms); with (a)'s {step_ms:.1f} ms step at batch "
+            f"{small_batch}: {work_ms:.2f} ms   (target < 0.6 ms); with (a)'s {step_ms:.1f} ms step at batch "
             f"{cfg.data.batch_size}: b/a = {(step_ms + work_ms) / step_ms:.2f}"
         )
     print(f"ratio c/b: {median['c'] / median['b']:.2f}   (target >= 4)")

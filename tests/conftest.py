@@ -6,6 +6,7 @@ pipeline run exactly as on the full data, in seconds.
 """
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,11 +21,42 @@ from support import (
     REPO,
     TINY_TEST,
     TINY_TRAIN,
+    built_once,
     read_real,
     subprocess_env,
     train_once,
     write_idx,
 )
+
+IN_PROCESS_RUNS = {"train_in_process", "train_cli_in_process"}
+
+
+def expected_cost(item: pytest.Item) -> float:
+    """A rough guess at a test's seconds: an interpreter start costs ~6 s of imports, a run in
+    this process ~2 s, a test on the real MNIST files more, a unit test next to nothing."""
+    fixtures = set(item.fixturenames)
+    cost = 6.0 if "hermetic_env" in fixtures else 2.0 if fixtures & IN_PROCESS_RUNS else 0.02
+    return cost + (10.0 if item.get_closest_marker("slow") else 0.0)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (make test: -n 2 --dist loadfile --no-loadscope-reorder), the files in
+    order of their expected cost, so that the last to be handed out are the quick ones that fill
+    in while the other worker finishes, not a long file that the other waits for. A file can
+    state its own (``EXPECTED_SECONDS``) where the guess is far off."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return
+    costs: dict[Path, float] = {}
+    shared = set()  # files with a module fixture, which most often is a run their tests read
+    for item in items:
+        costs[item.path] = costs.get(item.path, 0.0) + expected_cost(item)
+        definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+        if any(d.scope == "module" for ds in definitions.values() for d in ds):
+            shared.add(item.path)
+    for item in items:
+        stated = getattr(getattr(item, "module", None), "EXPECTED_SECONDS", None)
+        costs[item.path] = stated if stated is not None else costs[item.path] + 8.0 * (item.path in shared)
+    items.sort(key=lambda item: -costs[item.path])  # stable: a file's tests keep their order
 
 
 @pytest.fixture(scope="session")
@@ -83,19 +115,23 @@ def mnist_subset(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def real_mnist_checkpoint(tmp_path_factory: pytest.TempPathFactory, mnist_subset: Path) -> Path:
     """A ReLU/max LeNet-5 trained once per session on the subset (3 short passes, about 99%
     of digits right): the slow tests that read real-looking digits share it."""
-    run = train_once(
-        tmp_path_factory.mktemp("real_mnist_model"),
-        mnist_subset,
-        "model=modern",
-        "trainer.max_epochs=3",
-        "trainer.limit_train_batches=300",
-        "data.batch_size=64",
-        "data.val_size=1000",
-        "data.eval_batch_size=1000",
-        "trainer.log_every_n_steps=50",
-        "logger=none",
-        timeout=900,
-    )
+
+    def build(folder: Path) -> None:
+        train_once(
+            folder,
+            mnist_subset,
+            "model=modern",
+            "trainer.max_epochs=3",
+            "trainer.limit_train_batches=300",
+            "data.batch_size=64",
+            "data.val_size=1000",
+            "data.eval_batch_size=1000",
+            "trainer.log_every_n_steps=50",
+            "logger=none",
+            timeout=900,
+        )
+
+    run = built_once(tmp_path_factory, "real_mnist_model", build) / "run"
     return Path(json.loads((run / "metrics.json").read_text())["best_checkpoint"])
 
 

@@ -2,12 +2,15 @@
 tests/models would shadow it as a module)."""
 
 import os
+import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
+from filelock import FileLock
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = Path(os.environ.get("LENET5_DATA_DIR", REPO.parent / "shared" / "data"))
@@ -74,3 +77,23 @@ def train_once(folder: Path, data: Path, *overrides: str, timeout: float = 600) 
     )
     assert process.returncode == 0, process.stderr[-3000:]
     return folder / "run"
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder ``build`` fills once per test session, for a session fixture too slow to repeat.
+    Under pytest-xdist every worker runs its own session fixtures: the workers share the
+    folder, in the session's common temporary folder, and the first to take the lock builds it
+    while the others wait for it."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent  # the session's, above each worker's own
+    folder, done = root / name, root / f"{name}.done"
+    with FileLock(root / f"{name}.lock"):
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed build left behind
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder

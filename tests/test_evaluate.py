@@ -3,6 +3,7 @@ history.csv (behind curves.png) holds the same per-epoch values as its CSV log."
 
 import csv
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -43,12 +44,25 @@ def test_history_matches_the_csv_logger(train_in_process) -> None:
         assert float(row["val/acc"]) == pytest.approx(logged["val/acc"][row["epoch"]])
 
 
-def test_evaluate_errors_are_one_line(run_cli, tmp_path: Path) -> None:
-    process = run_cli("evaluate.py", f"hydra.run.dir={tmp_path / 'none'}")
-    assert process.returncode == 2
-    assert process.stderr.strip().startswith("error: ckpt_path=")
+def test_evaluate_errors_are_one_line(tmp_path: Path, monkeypatch, capsys) -> None:
+    """evaluate.py's Hydra main in this process; test_hostile_inputs.py sends an evaluate.py
+    refusal through the command line."""
+    from lenet5.evaluate import main
+
+    monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
+    monkeypatch.chdir(tmp_path)
+
+    def evaluate(*overrides: str) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "argv", ["evaluate.py", *overrides])
+        with pytest.raises(SystemExit) as exited:
+            main()
+        return exited.value.code, capsys.readouterr().err
+
+    status, stderr = evaluate(f"hydra.run.dir={tmp_path / 'none'}")
+    assert status == 2
+    assert stderr.strip().startswith("error: ckpt_path=")
     bogus = tmp_path / "bogus.ckpt"
     bogus.write_text("not a checkpoint")
-    process = run_cli("evaluate.py", f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path / 'bogus'}")
-    assert process.returncode == 2
-    assert process.stderr.strip() == f"error: {bogus}: not a lenet5 checkpoint (not a PyTorch file)"
+    status, stderr = evaluate(f"ckpt_path={bogus}", f"hydra.run.dir={tmp_path / 'bogus'}")
+    assert status == 2
+    assert stderr.strip() == f"error: {bogus}: not a lenet5 checkpoint (not a PyTorch file)"

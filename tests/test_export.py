@@ -77,7 +77,9 @@ def test_normalization_is_inside_the_export(tmp_path: Path) -> None:
     assert np.abs(run_onnx(tmp_path / "a.onnx", images) - expected).max() > 1e-3
 
 
-def test_cli_exports_a_checkpoint_beside_it(run_cli, tmp_path: Path) -> None:
+def test_cli_exports_a_checkpoint_beside_it(tmp_path: Path, capsys) -> None:
+    """The command line's main in this process; the installed lenet5-export runs as a command
+    in test_packaging.py, and test_hostile_inputs.py sends refusals through python -m."""
     _, config = preset_model("d2l")
     module = LeNet5Module(model=config)
     checkpoint = tmp_path / "best.ckpt"
@@ -93,9 +95,10 @@ def test_cli_exports_a_checkpoint_beside_it(run_cli, tmp_path: Path) -> None:
     with torch.no_grad():
         expected = Probabilities(module.model.eval())(images).numpy()
     for fmt, suffix, run in (("onnx", ".onnx", run_onnx), ("torchscript", ".pt", run_torchscript)):
-        process = run_cli("-m", "lenet5.export", str(checkpoint), "--format", fmt)
-        assert process.returncode == 0, process.stderr[-3000:]
-        assert process.stdout.strip() == f"wrote {checkpoint.with_suffix(suffix)}"
+        status = export.main([str(checkpoint), "--format", fmt])
+        output = capsys.readouterr()
+        assert status == 0, output.err[-3000:]
+        assert output.out.strip() == f"wrote {checkpoint.with_suffix(suffix)}"
         assert np.abs(run(checkpoint.with_suffix(suffix), images) - expected).max() <= TOLERANCE
     session = onnxruntime.InferenceSession(str(checkpoint.with_suffix(".onnx")))
     metadata = session.get_modelmeta().custom_metadata_map

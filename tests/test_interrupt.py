@@ -51,10 +51,11 @@ def test_each_signal_leaves_a_resumable_record(run_cli, tmp_path: Path, signalli
 
 @pytest.mark.parametrize("seeds", ["seeds=1", "seeds=2"])
 def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(
-    train_run, run_cli, tmp_path: Path, signalling_env, seeds: str
+    train_in_process, train_cli_in_process, run_cli, tmp_path: Path, signalling_env, seeds: str
 ) -> None:
-    """One seed or K on the same run sequence: the same stop, record and resume."""
-    _, whole = train_run("trainer.max_epochs=2", seeds, run_dir=tmp_path / "whole")
+    """One seed or K on the same run sequence: the same stop, record and resume. Only the
+    stop needs a process of its own (it signals itself); the other two runs are this one's."""
+    _, whole = train_in_process("trainer.max_epochs=2", seeds, run_dir=tmp_path / "whole")
 
     run = tmp_path / "cut"
     stopped = interrupt(run_cli, run, signalling_env, "SIGTERM", "trainer.max_epochs=2", seeds)
@@ -66,7 +67,8 @@ def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(
     assert not (run / "metrics.json").exists()
     rows_before = metrics_rows(run)
 
-    train_run("trainer.max_epochs=2", "ckpt_path=last", seeds, run_dir=run)
+    resumed, _ = train_cli_in_process("trainer.max_epochs=2", "ckpt_path=last", seeds, run_dir=run)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
     first, second = (json.loads((r / "metrics.json").read_text()) for r in (whole, run))
     assert {k: first[k] for k in SAME} == {k: second[k] for k in SAME}
     for one, other in zip(first.get("per_seed", []), second.get("per_seed", []), strict=True):

@@ -133,7 +133,7 @@ def test_packed_checkpoints_load_as_single_models(variant: str, vectorize: bool,
             torch.testing.assert_close(loaded.module(images), outputs[k], atol=1e-5, rtol=1e-5)
 
 
-def test_train_py_seeds_3_end_to_end(train_run, tmp_path: Path) -> None:
+def test_train_py_seeds_3_end_to_end(train_run, train_in_process, tmp_path: Path) -> None:
     _, run = train_run("model=modern", "seed=0", "seeds=3", run_dir=tmp_path / "packed")
     metrics = json.loads((run / "metrics.json").read_text())
     assert [entry["seed"] for entry in metrics["per_seed"]] == [0, 1, 2]
@@ -149,14 +149,14 @@ def test_train_py_seeds_3_end_to_end(train_run, tmp_path: Path) -> None:
     for picture in ("curves.png", "confusion_matrix.png", "misclassified.png", "history.csv"):
         assert (run / picture).is_file(), picture
     # Seed 1 of the packed run is the single run with seed=1 (up to float rounding).
-    _, single = train_run("model=modern", "seed=1", run_dir=tmp_path / "single")
+    _, single = train_in_process("model=modern", "seed=1", run_dir=tmp_path / "single")
     alone = json.loads((single / "metrics.json").read_text())
     assert metrics["per_seed"][1]["test/acc"] == pytest.approx(alone["test/acc"], abs=0.011)
     assert metrics["per_seed"][1]["val/loss"] == pytest.approx(alone["val/loss"], rel=1e-3)
 
 
-def test_bad_seeds_value_is_one_line(train_run) -> None:
-    process, _ = train_run("seeds=0", check=False)
+def test_bad_seeds_value_is_one_line(train_cli_in_process) -> None:
+    process, _ = train_cli_in_process("seeds=0")
     assert process.returncode == 2
     assert process.stderr.strip().splitlines()[-1].startswith("error: seeds=0")
 
@@ -218,8 +218,10 @@ def test_report_counts_a_packed_job_as_its_seeds(tmp_path: Path) -> None:
         (("+trainer.check_val_every_n_epoch=5",), True),  # no validation during fit: one after it
     ],
 )
-def test_packed_validation_numbers_come_from_a_pass_that_ran(train_run, tmp_path, overrides, validated):
-    _, run = train_run("model=modern", "seed=0", "seeds=2", *overrides, run_dir=tmp_path / "packed")
+def test_packed_validation_numbers_come_from_a_pass_that_ran(
+    train_in_process, tmp_path, overrides, validated
+):
+    _, run = train_in_process("model=modern", "seed=0", "seeds=2", *overrides, run_dir=tmp_path / "packed")
     per_seed = json.loads((run / "metrics.json").read_text())["per_seed"]
     for entry in per_seed:
         assert ("val/acc" in entry) is validated and ("val/loss" in entry) is validated

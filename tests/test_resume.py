@@ -15,8 +15,9 @@ def files(folder: Path) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def finished(train_run, tmp_path: Path) -> Path:
-    _, run = train_run("trainer.max_epochs=1", run_dir=tmp_path / "run")
+def finished(train_cli_in_process, tmp_path: Path) -> Path:
+    process, run = train_cli_in_process("trainer.max_epochs=1", run_dir=tmp_path / "run")
+    assert process.returncode == 0, process.stderr[-3000:]
     return run
 
 
@@ -35,19 +36,22 @@ def finished_once(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path) -> 
         ("model/head=linear", "last.ckpt"),  # weights that do not fit the changed model
     ],
 )
-def test_a_failed_resume_leaves_the_folder_byte_identical(train_run, finished_once, override, message):
+def test_a_failed_resume_leaves_the_folder_byte_identical(
+    train_cli_in_process, finished_once, override, message
+):
     before = files(finished_once)
-    process, _ = train_run("ckpt_path=last", override, run_dir=finished_once, check=False)
+    process, _ = train_cli_in_process("ckpt_path=last", override, run_dir=finished_once)
     assert process.returncode != 0
     assert "Traceback" not in process.stderr
     assert message in process.stderr.strip().splitlines()[-1]
     assert files(finished_once) == before
 
 
-def test_a_finished_run_extends_to_more_epochs(train_run, finished) -> None:
+def test_a_finished_run_extends_to_more_epochs(train_cli_in_process, finished) -> None:
     first_config = (finished / "config.yaml").read_bytes()
     history = (finished / "history.csv").read_text().splitlines()
-    train_run("ckpt_path=last", "trainer.max_epochs=2", run_dir=finished)
+    process, _ = train_cli_in_process("ckpt_path=last", "trainer.max_epochs=2", run_dir=finished)
+    assert process.returncode == 0, process.stderr[-3000:]
     assert json.loads((finished / "metrics.json").read_text())["epochs"] == 2
     extended = (finished / "history.csv").read_text().splitlines()
     assert extended[: len(history)] == history and len(extended) == len(history) + 1

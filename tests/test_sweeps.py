@@ -97,15 +97,15 @@ def test_failing_job_does_not_stop_the_sweep(multirun, run_cli):
     assert "## Failed jobs" in text and "- `0` (optimizer.lr=1e+30): FloatingPointError" in text
 
 
-def test_single_run_failure_exits_non_zero(train_run):
-    process, folder = train_run(*DIVERGES, "optimizer.lr=1e30", check=False)
+def test_single_run_failure_exits_non_zero(train_cli_in_process):
+    process, folder = train_cli_in_process(*DIVERGES, "optimizer.lr=1e30")
     assert process.returncode == 1
     assert "FloatingPointError" in process.stderr
     assert json.loads((folder / "failure.json").read_text())["error"] == "FloatingPointError"
 
 
-def test_single_run_user_error_stays_one_line(train_run):
-    process, folder = train_run("data.augment=bogus", check=False)
+def test_single_run_user_error_stays_one_line(train_cli_in_process):
+    process, folder = train_cli_in_process("data.augment=bogus")
     assert process.returncode == 2
     assert process.stderr.strip().splitlines() == ["error: data.augment='bogus': give none or affine"]
     assert not (folder / "failure.json").exists()

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 
-def test_no_holdout_trains_on_everything_and_tests_the_last_weights(train_run) -> None:
-    process, run = train_run("data.val_size=0", "callbacks.model_checkpoint=null", "trainer.max_epochs=2")
+def test_no_holdout_trains_on_everything_and_tests_the_last_weights(train_in_process) -> None:
+    _, run = train_in_process("data.val_size=0", "callbacks.model_checkpoint=null", "trainer.max_epochs=2")
     metrics = json.loads((run / "metrics.json").read_text())
     assert not any(key.startswith("val/") for key in metrics)
     assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["epochs"] == 2
@@ -17,16 +17,16 @@ def test_no_holdout_trains_on_everything_and_tests_the_last_weights(train_run) -
     assert len(history) == 3 and history[1].endswith(",,")  # no validation columns filled
 
 
-def test_no_holdout_drops_callbacks_that_monitor_validation(train_run) -> None:
+def test_no_holdout_drops_callbacks_that_monitor_validation(train_in_process) -> None:
     """The best-val/acc checkpoint left in by mistake: it is dropped, not a Lightning error."""
-    process, run = train_run("data.val_size=0")
+    _, run = train_in_process("data.val_size=0")
     assert json.loads((run / "metrics.json").read_text())["best_checkpoint"] == ""
 
 
 @pytest.mark.parametrize("batch_size, lr", [(1, 1e-4), (25, 1e-5)])
-def test_sdlm_trains_through_train_py(train_run, batch_size: int, lr: float) -> None:
+def test_sdlm_trains_through_train_py(train_in_process, batch_size: int, lr: float) -> None:
     """Online (the paper's mode) and in minibatches: the training loss falls from pass to pass."""
-    process, run = train_run(
+    _, run = train_in_process(
         "optimizer=sdlm",
         "scheduler=paper",
         f"optimizer.lr={lr}",
@@ -40,8 +40,8 @@ def test_sdlm_trains_through_train_py(train_run, batch_size: int, lr: float) -> 
     assert Path(json.loads((run / "metrics.json").read_text())["best_checkpoint"]).is_file()
 
 
-def test_negative_holdout_is_one_line(train_run) -> None:
-    process, _ = train_run("data.val_size=-1", check=False)
+def test_negative_holdout_is_one_line(train_cli_in_process) -> None:
+    process, _ = train_cli_in_process("data.val_size=-1")
     assert process.returncode == 2
     assert process.stderr.strip() == "error: data.val_size=-1: give an integer >= 0"
 
