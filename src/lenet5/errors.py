@@ -8,3 +8,9 @@ class UserError(Exception):
 class SettingError(UserError, ValueError):
     """A setting outside what it allows (lenet5.validation): one line for the command line, and
     the ValueError a Python caller expects of a constructor given a bad argument."""
+
+
+def first_line(error: BaseException) -> str:
+    """An error's message cut to its first line (its type's name when it has none)."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -16,7 +16,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from lenet5.errors import UserError
+from lenet5.errors import UserError, first_line
 from lenet5.run_files import FAILURE, HYDRA_CONFIG, HYDRA_OVERRIDES, METRICS, SWEEP_FILE
 from lenet5.sweep import failed, job_dirs
 
@@ -40,10 +40,6 @@ def parse_overrides(lines: list[str]) -> dict[str, str]:
         key, _, value = str(line).partition("=")
         parsed[key.lstrip("+~")] = value
     return parsed
-
-
-def first_line(error: Exception) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def load_job(path: Path) -> Job:

@@ -31,7 +31,7 @@ from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lenet5.atomic import write_whole
-from lenet5.errors import UserError
+from lenet5.errors import UserError, first_line
 from lenet5.results.plots import Outcome, per_class_accuracy
 from lenet5.run_files import WANDB, WANDB_RUN_ID
 
@@ -80,11 +80,6 @@ def choose_mode(mode: str | None) -> str | None:
 NOT_ONLINE = ("offline", "dryrun", "disabled")
 INIT_TIMEOUT = 30  # seconds for wandb.init to reach the server (wandb's own default: 90)
 OFFLINE_ADVICE = "or use logger.wandb.mode=offline (upload later with `wandb sync`)"
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def wandb_finds_key() -> bool:

@@ -38,10 +38,10 @@ def continue_csv_header(trainer: L.Trainer) -> None:
     """Start the CSV writer from metrics.csv's columns. Under ddp_spawn each stage runs in new
     processes whose writer knows only its own columns, and rewriting the file with those fails."""
     for logger in trainer.loggers:
+        if not isinstance(logger, CSVLogger):
+            continue
         # Only where the writer is real: on other ranks Lightning hands out a stand-in.
-        path = (
-            getattr(logger.experiment, "metrics_file_path", None) if isinstance(logger, CSVLogger) else None
-        )
+        path = getattr(logger.experiment, "metrics_file_path", None)
         if isinstance(path, str) and os.path.isfile(path):
             with open(path, newline="") as handle:
                 logger.experiment.metrics_keys = next(csv.reader(handle), [])

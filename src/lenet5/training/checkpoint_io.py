@@ -12,12 +12,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from lenet5.atomic import save_whole
-from lenet5.errors import UserError
-
-
-def first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+from lenet5.errors import UserError, first_line
 
 
 def verify_integrity(path: Path) -> None:
