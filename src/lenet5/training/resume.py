@@ -209,9 +209,12 @@ def _flat(node: Any, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def keep_first_config(folder: Path, before: dict[str, Any], argv: list[str], finished: bool = False) -> None:
-    """The first run's config.yaml and .hydra/ stay; the resume's are recorded beside them. A
-    finished resume moves the interruption or failure it resumed from into its record."""
+def keep_first_config(
+    folder: Path, before: dict[str, Any], argv: list[str], finished: bool = False, extra: dict | None = None
+) -> None:
+    """The first run's config.yaml and .hydra/ stay; the resume's are recorded beside them (with
+    ``extra``: what started it, a SLURM restart say). A finished resume moves the interruption or
+    failure it resumed from into its record."""
     number = 1 + sum(1 for _ in folder.glob(RESUME_RECORDS))
     changes = {}
     old, new = before.get(CONFIG), folder / CONFIG
@@ -223,7 +226,7 @@ def keep_first_config(folder: Path, before: dict[str, Any], argv: list[str], fin
             if first.get(k) != now.get(k)
         }
         write_whole(new, old)
-    record: dict[str, Any] = {"command": ["python", "train.py", *argv], "changed": changes}
+    record: dict[str, Any] = {"command": ["python", "train.py", *argv], "changed": changes, **(extra or {})}
     earlier = {name: before[name] for name in (INTERRUPTED, FAILURE) if finished and name in before}
     for name, content in earlier.items():
         try:

@@ -7,12 +7,20 @@ and write inconsistent weights and optimizer state. The callback checks the flag
 training batch, saves there, and raises ``RunInterrupted``, which the entry point turns into
 ``interrupted.json`` (the resume command) and exit status 128 + signal (143 for SIGTERM).
 
+In a SLURM job (Lightning's SLURM auto-requeue on: its default), SIGUSR1 is the warning
+before the time limit (``--signal=USR1@N``): the run stops the same way and then requeues the
+job itself (``scontrol requeue``), where Lightning would save in the middle of a step from
+inside its signal handler. SLURM restarts the same job, and the SLURM launcher
+(hydra_plugins.lenet5_launchers.slurm) resumes it from ``last.ckpt`` in the same folder.
+
 A checkpoint saved mid-epoch also holds where in the epoch it stopped and the epoch's running
 loss and accuracy sums (this callback's state), so the resumed run skips the batches already
 trained on and ends with the same weights and metrics as a run never interrupted.
 """
 
+import os
 import signal
+import subprocess
 import threading
 from pathlib import Path
 from types import FrameType
@@ -30,12 +38,39 @@ RUNNING_SUMS = ("train_loss_sum", "train_correct", "train_seen")
 
 
 def slurm_requeues(trainer: L.Trainer) -> bool:
-    """Whether Lightning's SLURM auto-requeue owns SIGUSR1: a parallel strategy's own cluster
-    environment, else the SLURMEnvironment Lightning builds when it detects a SLURM job."""
+    """Whether SIGUSR1 means "requeue this SLURM job": Lightning's SLURM auto-requeue is on in a
+    parallel strategy's own cluster environment, else in the SLURMEnvironment Lightning builds
+    when it detects a SLURM job."""
     environment = getattr(trainer.strategy, "cluster_environment", None)
     if environment is None and SLURMEnvironment.detect():
         environment = SLURMEnvironment()
     return isinstance(environment, SLURMEnvironment) and environment.auto_requeue
+
+
+def slurm_job_id() -> str | None:
+    """What ``scontrol requeue`` takes: ``<array job>_<task>`` in a job array, else the job id."""
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    return f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID")
+
+
+def requeue_slurm_job() -> bool:
+    """Put this SLURM job back in the queue; SLURM then ends it (SIGTERM) and starts it again
+    with SLURM_RESTART_COUNT one higher. The SIGTERM is ignored from here on: the checkpoint is
+    saved and the interruption is being recorded."""
+    job = slurm_job_id()
+    if not job:
+        return False
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        done = subprocess.run(["scontrol", "requeue", job], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        print(f"could not requeue SLURM job {job}: {error}", flush=True)
+        return False
+    if done.returncode != 0:
+        print(f"could not requeue SLURM job {job}: {done.stderr.strip()}", flush=True)
+        return False
+    print(f"requeued SLURM job {job}: it resumes from the checkpoint when it starts again", flush=True)
+    return True
 
 
 class RunInterrupted(Exception):
@@ -75,9 +110,8 @@ class StopOnSignal(Callback):
         # Installed after Lightning's own (which only flags SIGTERM); signals reach the main thread.
         if threading.current_thread() is not threading.main_thread():
             return
+        # SIGUSR1 too where Lightning's SLURM auto-requeue would take it (see the module's notes).
         for signum in SIGNALS:
-            if signum == getattr(signal, "SIGUSR1", None) and slurm_requeues(trainer):
-                continue  # Lightning's SLURM auto-requeue saves an hpc checkpoint and requeues the job
             self._previous[signum] = signal.signal(signum, self._handle)
 
     def _resume_mid_epoch(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -112,7 +146,10 @@ class StopOnSignal(Callback):
         self._position = {"epoch": trainer.current_epoch, "batches_done": batch_idx + 1, "sums": sums}
         trainer.save_checkpoint(self.checkpoint, weights_only=False)  # the whole state, to resume
         self._position = {}
+        requeue = self.received == getattr(signal, "SIGUSR1", None) and slurm_requeues(trainer)
         self._restore()
+        if requeue and trainer.is_global_zero:
+            requeue_slurm_job()
         raise RunInterrupted(self.received, self.checkpoint, trainer.current_epoch, trainer.global_step)
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
