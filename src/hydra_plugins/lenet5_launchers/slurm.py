@@ -14,6 +14,9 @@
   folder, the resume recorded there (``resume-N.yaml``) as for any resume.
 """
 
+import contextlib
+import io
+import json
 import logging
 import os
 import subprocess
@@ -52,7 +55,8 @@ def nodes(partition: str | None) -> list[tuple[str, int, int]]:
     """(name, CPUs, memory in MB) of each node of the partition (the default one if None)."""
     found = slurm_command("sinfo", "-h", "-N", "-o", "%N|%c|%m", *(["-p", partition] if partition else []))
     if found.returncode != 0:
-        refuse(f"hydra/launcher=slurm: sinfo failed: {found.stderr.strip().splitlines()[-1:] or found.returncode}")
+        said = (found.stderr.strip().splitlines() or [f"exit status {found.returncode}"])[-1]
+        refuse(f"hydra/launcher=slurm: sinfo failed: {said}")
     rows = []
     for line in found.stdout.split():
         name, cpus, memory = line.split("|")
@@ -127,6 +131,26 @@ def sbatch_refusal(error: BaseException) -> str | None:
     return None
 
 
+class WithoutSbatchErrors(io.TextIOBase):
+    """stderr without what submitit copies there from an sbatch that failed: the refusal is
+    said once, in the error line."""
+
+    def __init__(self, stream: Any):
+        self.stream, self.dropping = stream, False
+
+    def write(self, text: str) -> int:
+        if text.startswith("sbatch: "):
+            self.dropping = True
+            return len(text)
+        if not (self.dropping and text == "\n"):
+            self.stream.write(text)
+        self.dropping = False
+        return len(text)
+
+    def flush(self) -> None:
+        self.stream.flush()
+
+
 class SlurmLauncher(PluginSlurmLauncher):
     def launch(self, job_overrides: Any, initial_job_idx: int) -> list[JobReturn]:
         from submitit.core.utils import FailedJobError
@@ -145,7 +169,8 @@ class SlurmLauncher(PluginSlurmLauncher):
         setup = list(self.params.get("setup") or [])
         self.params["setup"] = setup if export in setup else [export, *setup]
         try:
-            return super().launch(job_overrides, initial_job_idx)
+            with contextlib.redirect_stderr(WithoutSbatchErrors(sys.stderr)):
+                return super().launch(job_overrides, initial_job_idx)
         except FailedJobError as error:
             refused = sbatch_refusal(error)
             if refused is None:
@@ -164,7 +189,7 @@ class SlurmLauncher(PluginSlurmLauncher):
         restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
         given = {o.split("=", 1)[0].lstrip("+~") for o in sweep_overrides}
         folder = self.job_folder(sweep_overrides, job_num, singleton_state)
-        from lenet5.run_files import LAST_CHECKPOINT, METRICS
+        from lenet5.run_files import INTERRUPTED, LAST_CHECKPOINT, METRICS
 
         if restarts < 1 or "ckpt_path" in given or not (folder / LAST_CHECKPOINT).is_file():
             return super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
@@ -176,14 +201,21 @@ class SlurmLauncher(PluginSlurmLauncher):
         log.info("SLURM restart %d of job %s: resuming %s from %s", restarts, job, folder, LAST_CHECKPOINT)
         before = snapshot(folder)
         overrides = [*sweep_overrides, "ckpt_path=last"]
-        returned = super().__call__(overrides, job_dir_key, job_num, job_id, singleton_state)
-        finished = returned.status == JobStatus.COMPLETED and (folder / METRICS).is_file()
-        if int(os.environ.get("SLURM_PROCID", "0") or 0) == 0:
-            slurm = {"job_id": job, "restart_count": restarts, "node": os.environ.get("SLURMD_NODENAME")}
-            keep_first_config(folder, before, overrides, finished=finished, extra={"slurm": slurm})
+        finished = False
+        try:
+            returned = super().__call__(overrides, job_dir_key, job_num, job_id, singleton_state)
+            finished = returned.status == JobStatus.COMPLETED and (folder / METRICS).is_file()
+        finally:  # stopped again (a signal's SystemExit) or finished: recorded either way
+            if int(os.environ.get("SLURM_PROCID", "0") or 0) == 0:
+                extra: dict[str, Any] = {"slurm": {"job_id": job, "restart_count": restarts}}
+                if isinstance(before.get(INTERRUPTED), bytes):  # what this start resumed from
+                    extra["interrupted"] = json.loads(before[INTERRUPTED])
+                keep_first_config(folder, before, overrides, finished=finished, extra=extra)
         return returned
 
-    def job_folder(self, sweep_overrides: list[str], job_num: int, singleton_state: dict[type, Singleton]) -> Path:
+    def job_folder(
+        self, sweep_overrides: list[str], job_num: int, singleton_state: dict[type, Singleton]
+    ) -> Path:
         """The folder Hydra's run_job gives this job: the sweep folder and its subdir."""
         Singleton.set_state(singleton_state)
         setup_globals()

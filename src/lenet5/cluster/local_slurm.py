@@ -112,7 +112,9 @@ def _recorded(folder: Path) -> list[tuple[str, int]]:
     path = Path(folder) / PIDS
     if not path.is_file():
         return []
-    return [(name, int(pid)) for name, pid in (line.split() for line in path.read_text().splitlines() if line)]
+    return [
+        (name, int(pid)) for name, pid in (line.split() for line in path.read_text().splitlines() if line)
+    ]
 
 
 def _alive(pid: int, folder: Path) -> bool:
@@ -132,7 +134,12 @@ def running(folder: Path) -> bool:
 def _launch(folder: Path, name: str, command: list[str], env: dict[str, str]) -> None:
     log = open(Path(folder) / f"{name}.out", "ab")  # noqa: SIM115 - the daemon keeps it
     process = subprocess.Popen(
-        command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        command,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
     log.close()
     with open(Path(folder) / PIDS, "a") as pids:
@@ -153,7 +160,11 @@ def _wait_for(what: str, ready, folder: Path, seconds: float = READY_SECONDS) ->
 
 def node_state(folder: Path) -> str:
     found = subprocess.run(
-        ["sinfo", "-h", "-o", "%T"], capture_output=True, text=True, timeout=30, env={**os.environ, **environment(folder)}
+        ["sinfo", "-h", "-o", "%T"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, **environment(folder)},
     )
     return found.stdout.strip() if found.returncode == 0 else ""
 
@@ -179,7 +190,13 @@ def start(folder: Path = DEFAULT_FOLDER) -> dict[str, str]:
     conf_path(folder).write_text(config_text(folder, node_line()))
     env = {**os.environ, **environment(folder)}
     try:
-        munge = ["munged", "--foreground", "--force", f"--key-file={key}", f"--socket={folder / 'munge.socket'}"]
+        munge = [
+            "munged",
+            "--foreground",
+            "--force",
+            f"--key-file={key}",
+            f"--socket={folder / 'munge.socket'}",
+        ]
         munge += [f"--pid-file={folder / 'munged.pid'}", f"--log-file={folder / 'munged.log'}"]
         _launch(folder, "munged", [*munge, f"--seed-file={folder / 'munged.seed'}"], env)
         _wait_for("munged", (folder / "munge.socket").exists, folder)
@@ -199,12 +216,14 @@ def stop(folder: Path = DEFAULT_FOLDER, seconds: float = 30.0) -> None:
     env = {**os.environ, **environment(folder)}
     daemons = _recorded(folder)
     if any(name == "slurmctld" and _alive(pid, folder) for name, pid in daemons):
-        jobs = subprocess.run(["squeue", "-h", "-o", "%A"], capture_output=True, text=True, timeout=30, env=env)
+        jobs = subprocess.run(
+            ["squeue", "-h", "-o", "%A"], capture_output=True, text=True, timeout=30, env=env
+        )
         ids = sorted(set(jobs.stdout.split()))
         if ids:
             subprocess.run(["scancel", *ids], capture_output=True, timeout=30, env=env)
             _wait_quietly(lambda: not _queue(env), seconds)
-    for name, pid in reversed(daemons):
+    for _, pid in reversed(daemons):
         if _alive(pid, folder):
             os.kill(pid, signal.SIGTERM)
             if not _wait_quietly(lambda pid=pid: not _alive(pid, folder), seconds):
@@ -236,14 +255,18 @@ def _reap(pid: int) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m lenet5.cluster.local_slurm", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m lenet5.cluster.local_slurm", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("action", choices=("start", "stop", "status"))
     parser.add_argument("folder", nargs="?", type=Path, default=DEFAULT_FOLDER)
     args = parser.parse_args(argv)
     try:
         if args.action == "start":
             env = start(args.folder)
-            print(f"SLURM is up ({node_state(args.folder)}); for sbatch, squeue and train.py -m hydra/launcher=slurm:")
+            print(
+                f"SLURM is up (node {node_state(args.folder)}); for sbatch, squeue and hydra/launcher=slurm:"
+            )
             print(f"export SLURM_CONF={env['SLURM_CONF']}")
         elif args.action == "stop":
             stop(args.folder)

@@ -289,4 +289,9 @@ def finish_wandb(failed: bool) -> None:
     without this the next job of a sweep (or of a reused joblib worker) would log into it."""
     wandb = sys.modules.get("wandb")
     if wandb is not None and wandb.run is not None:
-        wandb.finish(exit_code=1 if failed else 0)
+        try:
+            wandb.finish(exit_code=1 if failed else 0)
+        except ConnectionError as error:
+            # A scheduler's SIGTERM (a SLURM requeue) reaches every process of the job, W&B's
+            # service too: the run keeps what it was sent, and the resume continues it.
+            log.warning("wandb: could not finish the run, its service is gone (%s)", first_line(error))
