@@ -3,6 +3,8 @@ train one job into one run folder with one metrics.json."""
 
 import json
 import signal
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -11,6 +13,7 @@ import torch.distributed as dist
 from lightning.pytorch.strategies.launchers import _MultiProcessingLauncher
 
 from lenet5.training.spawned import LeaveProcessGroup
+from support import QUICK, REPO
 
 
 def test_ddp_cpu_trains_on_two_processes_into_one_folder(train_run, tmp_path: Path):
@@ -35,6 +38,24 @@ def test_ddp_cpu_trains_on_two_processes_into_one_folder(train_run, tmp_path: Pa
     # Both processes logged into one CSV (rank 0's), each epoch once.
     rows = (run / "csv" / "metrics.csv").read_text().splitlines()
     assert sum("," in row for row in rows[1:]) >= 1
+
+
+def test_torchrun_two_processes_into_one_folder(hermetic_env, tmp_path: Path) -> None:
+    """torchrun starts both processes (each runs Hydra; the folder is given): Lightning takes
+    the ranks from torchrun's environment and relaunches nothing."""
+    run = tmp_path / "run"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=2"]
+    ddp = ["trainer=ddp", "trainer.accelerator=cpu", "trainer.devices=2", f"hydra.run.dir={run}"]
+    process = subprocess.run(
+        [*command, str(REPO / "train.py"), *QUICK, *ddp],
+        cwd=tmp_path, env=hermetic_env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    log = process.stdout + process.stderr
+    assert process.returncode == 0, log[-3000:]
+    assert "distributed_backend=gloo" in log and "MEMBER: 1/2" in log and "MEMBER: 2/2" in log
+    assert [p.name for p in tmp_path.iterdir() if p.name != "wandb_home"] == ["run"]
+    assert [p.relative_to(tmp_path) for p in tmp_path.rglob("metrics.json")] == [Path("run/metrics.json")]
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 1
 
 
 @pytest.mark.parametrize("spawned", [True, False])

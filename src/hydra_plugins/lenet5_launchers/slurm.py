@@ -186,19 +186,17 @@ class SlurmLauncher(PluginSlurmLauncher):
         job_id: str,
         singleton_state: dict[type, Singleton],
     ) -> JobReturn:
-        restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0") or 0)
+        from lenet5.cluster import restart
+
         given = {o.split("=", 1)[0].lstrip("+~") for o in sweep_overrides}
         folder = self.job_folder(sweep_overrides, job_num, singleton_state)
+        if "ckpt_path" in given or not restart.resumes(folder):
+            return super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
         from lenet5.run_files import INTERRUPTED, LAST_CHECKPOINT, METRICS
-
-        if restarts < 1 or "ckpt_path" in given or not (folder / LAST_CHECKPOINT).is_file():
-            return super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
-        if (folder / METRICS).is_file():
-            return super().__call__(sweep_overrides, job_dir_key, job_num, job_id, singleton_state)
         from lenet5.training.resume import keep_first_config, snapshot
 
-        job = os.environ.get("SLURM_JOB_ID")
-        log.info("SLURM restart %d of job %s: resuming %s from %s", restarts, job, folder, LAST_CHECKPOINT)
+        count = restart.restart_count()
+        log.info("SLURM restart %d: resuming %s from %s", count, folder, LAST_CHECKPOINT)
         before = snapshot(folder)
         overrides = [*sweep_overrides, "ckpt_path=last"]
         finished = False
@@ -207,7 +205,7 @@ class SlurmLauncher(PluginSlurmLauncher):
             finished = returned.status == JobStatus.COMPLETED and (folder / METRICS).is_file()
         finally:  # stopped again (a signal's SystemExit) or finished: recorded either way
             if int(os.environ.get("SLURM_PROCID", "0") or 0) == 0:
-                extra: dict[str, Any] = {"slurm": {"job_id": job, "restart_count": restarts}}
+                extra = restart.record()
                 if isinstance(before.get(INTERRUPTED), bytes):  # what this start resumed from
                     extra["interrupted"] = json.loads(before[INTERRUPTED])
                 keep_first_config(folder, before, overrides, finished=finished, extra=extra)

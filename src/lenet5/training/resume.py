@@ -32,6 +32,8 @@ from lightning.pytorch.loggers import CSVLogger
 from torch.optim.lr_scheduler import OneCycleLR
 
 from lenet5.atomic import write_whole
+from lenet5.cluster import restart
+from lenet5.cluster.restart import resume_after_restart
 from lenet5.errors import UserError
 from lenet5.run_files import (
     CHECKPOINT_SUFFIX,
@@ -279,6 +281,8 @@ def resume_guard(argv: list[str]) -> Iterator[None]:
     """Around a single run's whole entry point (Hydra writes into the folder before the run):
     the folder given is locked; a resume that fails is undone; a fresh run may not overwrite."""
     run_dir, ckpt = option(argv, "hydra.run.dir"), option(argv, "ckpt_path")
+    argv = resume_after_restart(argv, run_dir, ckpt)  # a SLURM job started again resumes
+    ckpt = option(argv, "ckpt_path")
     if runs_nothing(argv) or not isinstance(run_dir, str) or not run_dir or "${" in run_dir:
         yield  # no folder given (a new one per run), or one Hydra has yet to resolve
         return
@@ -295,6 +299,7 @@ def resume_guard(argv: list[str]) -> Iterator[None]:
 @contextmanager
 def _restored_on_failure(folder: Path, argv: list[str]) -> Iterator[None]:
     before = snapshot(folder)
+    extra = restart.record() if restart.restart_count() else None
     try:
         yield
     except BaseException as raised:
@@ -302,6 +307,6 @@ def _restored_on_failure(folder: Path, argv: list[str]) -> Iterator[None]:
         if failed and not _trained(folder, before):
             restore(folder, before)
         else:
-            keep_first_config(folder, before, argv, finished=not failed)
+            keep_first_config(folder, before, argv, finished=not failed, extra=extra)
         raise
-    keep_first_config(folder, before, argv, finished=True)
+    keep_first_config(folder, before, argv, finished=True, extra=extra)
