@@ -230,3 +230,26 @@ def test_ddp_over_two_srun_tasks_into_one_run_folder(run_cli, slurm_env, tmp_pat
     metrics = json.loads((sweep / "0" / "metrics.json").read_text())
     assert 0.0 <= metrics["test/acc"] <= 1.0 and metrics["epochs"] == 1
     print(sorted(str(p.relative_to(sweep / "0")) for p in (sweep / "0").rglob("*") if p.is_file()))
+
+
+def test_a_restarted_batch_script_resumes_its_single_run(train_cli_in_process, monkeypatch, tmp_path: Path):
+    """A batch script of one's own (`srun python train.py hydra.run.dir=...`) started again by
+    SLURM: its command line, which gives no ckpt_path, resumes the folder's last.ckpt instead of
+    being refused as a fresh run into a folder with checkpoints. (SLURM's environment as SLURM
+    sets it on a restart; the launcher's jobs above go through the real one.)"""
+    run = tmp_path / "run"
+    first, _ = train_cli_in_process("trainer.max_epochs=2", "trainer.limit_train_batches=3", run_dir=run)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (run / "metrics.json").unlink()  # as if stopped after the last epoch's checkpoint
+    refused, _ = train_cli_in_process("trainer.max_epochs=2", "trainer.limit_train_batches=3", run_dir=run)
+    assert refused.returncode == 2 and "resume it with ckpt_path=last" in refused.stderr
+
+    monkeypatch.setenv("SLURM_JOB_ID", "41")
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    again, _ = train_cli_in_process("trainer.max_epochs=3", "trainer.limit_train_batches=3", run_dir=run)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"SLURM restart 1: resuming {run} from checkpoints/last.ckpt" in again.stderr
+    assert json.loads((run / "metrics.json").read_text())["epochs"] == 3
+    record = yaml.safe_load((run / "resume-1.yaml").read_text())
+    assert record["slurm"] == {"job_id": "41", "restart_count": 1}
+    assert record["command"][-1] == "ckpt_path=last"
