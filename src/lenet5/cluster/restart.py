@@ -34,10 +34,13 @@ def record() -> dict[str, Any]:
     return {"slurm": {"job_id": os.environ.get("SLURM_JOB_ID"), "restart_count": restart_count()}}
 
 
-def resume_after_restart(argv: list[str], run_dir: Any, ckpt: Any) -> list[str]:
+def resume_after_restart(argv: list[str]) -> list[str]:
     """The command line of a single run, ``ckpt_path=last`` added (to ``sys.argv`` too, which
     Hydra reads) where a restarted SLURM job would otherwise start its folder again; every
     rank of a DDP job adds it, so all of them resume."""
+    from lenet5.training.run_folder import option
+
+    run_dir, ckpt = option(argv, "hydra.run.dir"), option(argv, "ckpt_path")
     if ckpt is not None or not isinstance(run_dir, str) or not run_dir or "${" in run_dir:
         return argv
     if any(word in ("-m", "--multirun") for word in argv):

@@ -33,7 +33,6 @@ from torch.optim.lr_scheduler import OneCycleLR
 
 from lenet5.atomic import write_whole
 from lenet5.cluster import restart
-from lenet5.cluster.restart import resume_after_restart
 from lenet5.errors import UserError
 from lenet5.run_files import (
     CHECKPOINT_SUFFIX,
@@ -280,9 +279,8 @@ def resume_command_words(overrides: list[str], run_dir: Path | str) -> list[str]
 def resume_guard(argv: list[str]) -> Iterator[None]:
     """Around a single run's whole entry point (Hydra writes into the folder before the run):
     the folder given is locked; a resume that fails is undone; a fresh run may not overwrite."""
+    argv = restart.resume_after_restart(argv)  # a SLURM job started again resumes its folder
     run_dir, ckpt = option(argv, "hydra.run.dir"), option(argv, "ckpt_path")
-    argv = resume_after_restart(argv, run_dir, ckpt)  # a SLURM job started again resumes
-    ckpt = option(argv, "ckpt_path")
     if runs_nothing(argv) or not isinstance(run_dir, str) or not run_dir or "${" in run_dir:
         yield  # no folder given (a new one per run), or one Hydra has yet to resolve
         return
