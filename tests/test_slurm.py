@@ -101,6 +101,9 @@ def test_job_array_into_one_sweep_folder_with_report_and_a_failure(run_cli, slur
     logs = sorted(p.name for p in (sweep / ".submitit").glob("*_log.out"))
     assert logs == [f"{i}_0_log.out" for i in ids]
     assert [p.name for p in (tmp_path / "outputs").iterdir()] == ["multirun"]
+    script = (sweep / ".submitit" / f"{array.pop()}_submission.sh").read_text()
+    assert "#SBATCH --signal=USR1@120" in script and "#SBATCH --requeue" in script
+    assert "export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}" in script
     # No accounting here: said once, and no sacct warning on any poll.
     output = process.stdout + process.stderr
     assert output.count("keeps no accounting") == 1 and "sacct" not in output

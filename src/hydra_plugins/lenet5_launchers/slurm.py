@@ -9,6 +9,8 @@
 - SLURM's warning before the time limit is SIGUSR1 (``--signal=USR1@signal_delay_s``, as
   Lightning expects), on which training stops at a step boundary with ``last.ckpt`` and
   requeues the job (lenet5.training.signals);
+- jobs are requeueable (``--requeue``) and torch's threads stay within ``cpus_per_task``
+  (``OMP_NUM_THREADS``, unless set) where SLURM does not pin a job to its cores;
 - a job SLURM restarts (``SLURM_RESTART_COUNT`` >= 1: requeued, preempted, timed out)
   resumes from its folder's ``checkpoints/last.ckpt`` with ``ckpt_path=last``, in the same
   folder, the resume recorded there (``resume-N.yaml``) as for any resume.
@@ -34,6 +36,7 @@ log = logging.getLogger(__name__)
 
 WARNING_SIGNAL = "USR1"
 NO_ACCOUNTING = "accounting_storage/none"
+THREADS = "export OMP_NUM_THREADS=${OMP_NUM_THREADS:-${SLURM_CPUS_PER_TASK:-1}}"
 
 
 def refuse(message: str) -> None:
@@ -163,11 +166,14 @@ class SlurmLauncher(PluginSlurmLauncher):
             log.info("this cluster keeps no accounting (%s): job states from squeue", NO_ACCOUNTING)
         extra = dict(self.params.get("additional_parameters") or {})
         extra.setdefault("signal", f"{WARNING_SIGNAL}@{self.params.get('signal_delay_s', 120)}")
+        extra.setdefault("requeue", True)  # requeued on pre-emption or node failure (JobRequeue=0 too)
         self.params["additional_parameters"] = extra
-        # submitit's own handler in the job (before and after training) takes the same signal.
-        export = f"export SUBMITIT_PREEMPT_SIGNAL={WARNING_SIGNAL}"
+        # submitit's own handler in the job (before and after training) takes the same signal;
+        # torch's threads stay within the job's cores where SLURM does not pin them
+        # (TaskPlugin=task/none): lenet5.sweep caps them at OMP_NUM_THREADS.
+        exports = [f"export SUBMITIT_PREEMPT_SIGNAL={WARNING_SIGNAL}", THREADS]
         setup = list(self.params.get("setup") or [])
-        self.params["setup"] = setup if export in setup else [export, *setup]
+        self.params["setup"] = [*(e for e in exports if e not in setup), *setup]
         try:
             with contextlib.redirect_stderr(WithoutSbatchErrors(sys.stderr)):
                 return super().launch(job_overrides, initial_job_idx)
