@@ -212,9 +212,12 @@ def test_requeued_and_warned_job_resumes_in_its_folder_as_if_never_stopped(
     assert len(list((run / "wandb").glob("offline-run-*"))) == 3
     assert {r.run.run_id for r in records(run)["run"]} == {(run / "wandb" / "run_id").read_text().strip()}
     # SLURM's own record: the same job, started three times, its log appended to.
-    log = next((sweep_folder(tmp_path) / ".submitit").glob("*_0_log.out")).read_text()
+    logs = sweep_folder(tmp_path) / ".submitit"
+    log, errors = (next(logs.glob(f"*_0_log.{kind}")).read_text() for kind in ("out", "err"))
     assert log.count("Starting with JobEnvironment") == 3
     assert "requeued SLURM job" in log
+    folder = run.relative_to(tmp_path)  # as the sweep names it, from where it was started
+    assert f"SLURM restart 1: resuming {folder}" in errors and f"SLURM restart 2: resuming {folder}" in errors
 
 
 def test_ddp_over_two_srun_tasks_into_one_run_folder(run_cli, slurm_env, tmp_path: Path) -> None:

@@ -202,7 +202,8 @@ class SlurmLauncher(PluginSlurmLauncher):
         from lenet5.training.resume import keep_first_config, snapshot
 
         count = restart.restart_count()
-        log.info("SLURM restart %d: resuming %s from %s", count, folder, LAST_CHECKPOINT)
+        # Hydra's job logging starts inside run_job: this goes to the job's submitit log.
+        print(f"SLURM restart {count}: resuming {folder} from {LAST_CHECKPOINT}", file=sys.stderr, flush=True)
         before = snapshot(folder)
         overrides = [*sweep_overrides, "ckpt_path=last"]
         finished = False

@@ -291,7 +291,10 @@ def finish_wandb(failed: bool) -> None:
     if wandb is not None and wandb.run is not None:
         try:
             wandb.finish(exit_code=1 if failed else 0)
-        except ConnectionError as error:
-            # A scheduler's SIGTERM (a SLURM requeue) reaches every process of the job, W&B's
-            # service too: the run keeps what it was sent, and the resume continues it.
-            log.warning("wandb: could not finish the run, its service is gone (%s)", first_line(error))
+        except Exception as error:  # noqa: BLE001 - which one depends on where the service died
+            if not failed:
+                raise
+            # The run's own error stays the one raised. A scheduler's SIGTERM (a SLURM requeue)
+            # reaches every process of the job, W&B's service too: the W&B run keeps what it
+            # was sent, and the resume continues it.
+            log.warning("wandb: could not finish the run (%s: %s)", type(error).__name__, first_line(error))
