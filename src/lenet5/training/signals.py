@@ -10,8 +10,8 @@ training batch, saves there, and raises ``RunInterrupted``, which the entry poin
 In a SLURM job (Lightning's SLURM auto-requeue on: its default), SIGUSR1 is the warning
 before the time limit (``--signal=USR1@N``): the run stops the same way and then requeues the
 job itself (``scontrol requeue``), where Lightning would save in the middle of a step from
-inside its signal handler. SLURM restarts the same job, and the SLURM launcher
-(hydra_plugins.lenet5_launchers.slurm) resumes it from ``last.ckpt`` in the same folder.
+inside its signal handler. SLURM restarts the same job, which resumes from ``last.ckpt`` in
+the same folder (lenet5.cluster.restart; the SLURM launcher for a sweep's jobs).
 
 A checkpoint saved mid-epoch also holds where in the epoch it stopped and the epoch's running
 loss and accuracy sums (this callback's state), so the resumed run skips the batches already
@@ -55,8 +55,8 @@ def slurm_job_id() -> str | None:
 
 def requeue_slurm_job() -> bool:
     """Put this SLURM job back in the queue; SLURM then ends it (SIGTERM) and starts it again
-    with SLURM_RESTART_COUNT one higher. The SIGTERM is ignored from here on: the checkpoint is
-    saved and the interruption is being recorded."""
+    with SLURM_RESTART_COUNT one higher. That SIGTERM is ignored until Lightning's teardown
+    puts back the process's own handler: the checkpoint is saved, the stop is being recorded."""
     job = slurm_job_id()
     if not job:
         return False
