@@ -65,7 +65,9 @@ class LeNet5Module(L.LightningModule):
         self.test_outputs: list[torch.Tensor] | None = None
 
     @classmethod
-    def load_from_checkpoint(cls, checkpoint_path: Any, *args: Any, weights_only: bool = True, **kwargs: Any) -> Any:
+    def load_from_checkpoint(
+        cls, checkpoint_path: Any, *args: Any, weights_only: bool = True, **kwargs: Any
+    ) -> Any:
         """Lightning's, reading the file as data only (``weights_only``, where Lightning's own
         default unpickles anything): this module's hyperparameters are plain data. Keyword
         arguments replace the recorded ones (``optimizer=``, ``scheduler=``)."""

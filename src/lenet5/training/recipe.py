@@ -45,7 +45,9 @@ def _allowed(target: str) -> Callable[..., Any]:
         except (ImportError, AttributeError):
             found = None
     kinds = (torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler)
-    if found is not None and (target in PROJECT_TARGETS or (inspect.isclass(found) and issubclass(found, kinds))):
+    if found is not None and (
+        target in PROJECT_TARGETS or (inspect.isclass(found) and issubclass(found, kinds))
+    ):
         return found
     raise UserError(
         f"_target_={target}: a recipe names a torch.optim optimizer or scheduler, or one of "
