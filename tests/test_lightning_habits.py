@@ -159,3 +159,22 @@ def test_init_from_refuses_another_network_or_a_bad_file_in_one_line(
     assert process.returncode == 2
     lines = process.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message.format(**names) in lines[0]
+
+
+@pytest.mark.parametrize("seeds", [1, 2])
+def test_train_py_s_checkpoints_record_the_config_s_recipe(train_in_process, seeds: int) -> None:
+    _, folder = train_in_process(f"seeds={seeds}", "optimizer=sgd", "scheduler=step", "lr_scale=2")
+    path = folder / ("checkpoints/last.ckpt" if seeds == 1 else "checkpoints/seed1/last.ckpt")
+    loaded = LeNet5Module.load_from_checkpoint(path)
+    assert loaded.hparams["optimizer"] == {
+        "_target_": "torch.optim.SGD",
+        "lr": 0.1,  # optimizer.lr 0.05 times lr_scale
+        "momentum": 0.9,
+        "nesterov": True,
+        "weight_decay": 0.0,
+    }
+    assert loaded.hparams["scheduler"] == {
+        "_target_": "lenet5.training.schedules.step",
+        "step_size": 5,
+        "gamma": 0.5,
+    }
