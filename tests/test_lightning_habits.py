@@ -178,3 +178,15 @@ def test_train_py_s_checkpoints_record_the_config_s_recipe(train_in_process, see
         "step_size": 5,
         "gamma": 0.5,
     }
+
+
+def test_init_from_leaves_the_run_s_random_stream_as_it_was(classic_checkpoint) -> None:
+    from lenet5.training.init_from import start_from
+
+    path, model = classic_checkpoint
+    here = LeNet5(**{k: v for k, v in model.config.items() if k != "_target_"})
+    torch.manual_seed(7)
+    before = torch.get_rng_state()
+    start_from(str(path), [here])
+    assert torch.equal(torch.get_rng_state(), before)
+    assert all(torch.equal(here.state_dict()[k], v) for k, v in model.state_dict().items())

@@ -10,6 +10,8 @@ must hold the network this run builds: the model configs are compared, setting b
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from lenet5.errors import UserError
 from lenet5.models import LeNet5
 from lenet5.serving.checkpoints import load_checkpoint
@@ -38,7 +40,10 @@ def start_from(path: str, models: list[LeNet5]) -> None:
     """The checkpoint's weights in every one of ``models`` (one network, or a ``seeds=K`` run's
     K: they all start from the same weights and differ in their data order from then on)."""
     try:
-        checkpoint = load_checkpoint(Path(path))
+        # Rebuilding the saved network draws from torch's generator: the run's own stream (its
+        # seed's) stays as it would be without init_from.
+        with torch.random.fork_rng(devices=[]):
+            checkpoint = load_checkpoint(Path(path))
     except UserError as error:
         raise UserError(f"init_from={path}: {str(error).removeprefix(f'{path}: ')}") from error
     saved = checkpoint.module.model
