@@ -96,6 +96,16 @@ def test_overfit_trains_on_the_same_batches_with_no_val_monitoring(train_cli, tm
     assert OmegaConf.load(folder / "config.yaml").trainer.overfit_batches == 3
 
 
+def test_overfit_with_seeds_keeps_every_seed_on_its_same_batches(train_cli, tmp_path: Path) -> None:
+    BatchProbe.seen.clear()
+    probe = "+callbacks.probe._target_=test_presets.BatchProbe"
+    overrides = ["seeds=2", "trainer.max_epochs=3", probe, f"hydra.run.dir={tmp_path / 'run'}"]
+    status, _, err = train_cli("debug=overfit", *SMALL, *overrides)
+    assert status == 0, err[-2000:]
+    first = BatchProbe.seen[0]
+    assert all(all(map(torch.equal, first, BatchProbe.seen[epoch])) for epoch in (1, 2))
+
+
 def test_profiler_writes_its_report_into_the_run_folder(train_cli_in_process) -> None:
     process, folder = train_cli_in_process("debug=profiler")
     assert process.returncode == 0, process.stderr[-2000:]

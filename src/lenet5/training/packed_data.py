@@ -47,7 +47,10 @@ class PackedDataModule(L.LightningDataModule):
             train.images,
             train.labels,
             batch_size=train.batch_size,
-            shuffle_seeds=[self._epoch_seed(seed) for seed in self.seeds],
+            # None: the single run's order is fixed (trainer.overfit_batches), so is each seed's.
+            shuffle_seeds=[
+                None if train.shuffle_seed is None else self._epoch_seed(seed) for seed in self.seeds
+            ],
             transform=train.transform,
         )
 
