@@ -35,6 +35,7 @@ from lenet5.serving.checkpoints import class_names
 from lenet5.training.after_fit import test_packed, test_single
 from lenet5.training.checkpoint_io import AtomicCheckpointIO
 from lenet5.training.divergence import StopOnDivergence
+from lenet5.training.init_from import start_from
 from lenet5.training.module import LeNet5Module
 from lenet5.training.packed import PackedLeNet5Module, build_seed_models
 from lenet5.training.packed_data import PackedDataModule
@@ -140,14 +141,22 @@ def choose_seeds(cfg: DictConfig) -> list[int]:
 
 def build(cfg: DictConfig, seeds: list[int]) -> tuple[L.LightningDataModule, L.LightningModule]:
     """The datamodule and module: one network, or K seeds' networks stacked with each seed's
-    own data order (lenet5.training.packed). Each network is built right after its seed."""
+    own data order (lenet5.training.packed). Each network is built right after its seed, then
+    given the weights of ``init_from`` where the config names a checkpoint."""
     optimizer = instantiate(cfg.optimizer, lr=scaled_lr(cfg))
     scheduler = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
     config = OmegaConf.to_container(cfg.model, resolve=True)
+    # init_from: a new run from a checkpoint's weights; a resume (ckpt_path) restores its own.
+    init_from = cfg.get("init_from") if cfg.get("ckpt_path") is None else None
     if len(seeds) == 1:
         L.seed_everything(seeds[0], workers=True, verbose=False)
-        return instantiate(cfg.data), LeNet5Module(model=config, optimizer=optimizer, scheduler=scheduler)
+        module = LeNet5Module(model=config, optimizer=optimizer, scheduler=scheduler)
+        if init_from:
+            start_from(init_from, [module.model])
+        return instantiate(cfg.data), module
     models = build_seed_models(config, seeds)
+    if init_from:
+        start_from(init_from, models)  # every seed starts from the same weights
     L.seed_everything(seeds[0], workers=True, verbose=False)
     module = PackedLeNet5Module(models, seeds, optimizer=optimizer, scheduler=scheduler)
     return PackedDataModule(instantiate(cfg.data), seeds), module

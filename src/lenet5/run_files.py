@@ -15,6 +15,8 @@ CURVES = "curves.png"  # drawn from HISTORY
 CONFUSION = "confusion_matrix.png"
 MISCLASSIFIED = "misclassified.png"
 ERROR_CURVE = "error_curve.csv"  # experiment=paper*: training and test error after every pass
+# debug=profiler: Lightning's profiler writes <stage>-profile.txt (fit-profile.txt, ...).
+PROFILE = "profile"
 
 # Checkpoints (conf/callbacks/default.yaml names them; a seeds=K run keeps one folder per seed).
 CHECKPOINTS = "checkpoints"

@@ -76,6 +76,10 @@ COUNT = integer(1)
 RULES: dict[str, Check] = {
     "seed": integer(0, 2**32 - 1, also=(None,)),
     "seeds": COUNT,
+    "init_from": (
+        lambda v: v is None or (isinstance(v, str) and v != ""),
+        "null or a checkpoint file's path",
+    ),
     "lr_scale": POSITIVE,
     "float32_matmul_precision": one_of("highest", "high", "medium", None),
     "optimizer.lr": POSITIVE,

@@ -105,10 +105,13 @@ class MNISTDataModule(L.LightningDataModule):
         return torch.initial_seed() % (2**31) * 1000 + epoch
 
     def train_dataloader(self) -> TensorBatches:
+        # trainer.overfit_batches: the same first batches every epoch. Lightning unshuffles only
+        # loaders with a sampler, which these batches of tensors do without.
+        overfit = self.trainer is not None and self.trainer.overfit_batches > 0
         return TensorBatches(
             *self._split("train"),
             batch_size=self.hparams.batch_size,
-            shuffle_seed=self._epoch_seed,
+            shuffle_seed=None if overfit else self._epoch_seed,
             transform=AUGMENTATIONS[self.hparams.augment],
         )
 

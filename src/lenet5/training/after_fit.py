@@ -89,14 +89,16 @@ def test_packed(
     last = [module.run_state(k) for k in range(len(module.seeds))]
     best = [entry["state"] if entry else state for entry, state in zip(module.best, last, strict=True)]
     per_seed = []
+    recipe = (module.optimizer_factory, module.scheduler_factory)  # recorded as a single run's
     for k, seed in enumerate(module.seeds):
         path = run_dir / seed_checkpoints(seed) / LAST_FILE
-        save_single_checkpoint(path, module.single_model(last[k]), datamodule.inner.hparams, epochs, step)
+        weights = module.single_model(last[k])
+        save_single_checkpoint(path, weights, datamodule.inner.hparams, epochs, step, recipe)
         entry = module.best[k]
         if entry:
             path = path.with_name(f"epoch{entry['epoch']:02d}-val_acc{entry['acc']:.4f}.ckpt")
             weights = module.single_model(best[k])
-            save_single_checkpoint(path, weights, datamodule.inner.hparams, entry["epoch"], step)
+            save_single_checkpoint(path, weights, datamodule.inner.hparams, entry["epoch"], step, recipe)
         per_seed.append({"seed": seed, "best_checkpoint": str(path)})
 
     module.load_run_states(best)

@@ -1,8 +1,9 @@
 """The LightningModule: a LeNet5 built from its config, trained with its head's loss.
 
-The model's config travels in the checkpoint's hyperparameters, so
-``LeNet5Module.load_from_checkpoint(path)`` rebuilds the network without Hydra. Nothing here
-needs Hydra either: the optimizer and scheduler are plain callables.
+The model's config, the optimizer's and the scheduler's travel in the checkpoint's
+hyperparameters, so ``LeNet5Module.load_from_checkpoint(path)`` rebuilds the network and
+trains on without Hydra. Nothing here needs Hydra either: the optimizer and scheduler are
+plain callables or their configs as dicts.
 """
 
 import inspect
@@ -15,6 +16,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lenet5.models import LeNet5, build_model
+from lenet5.training.recipe import Spec, default_recipe, factory, record
 from lenet5.training.sdlm import SDLMCurvature
 
 NUM_CLASSES = 10
@@ -24,24 +26,52 @@ class LeNet5Module(L.LightningModule):
     def __init__(
         self,
         model: LeNet5 | dict[str, Any],
-        optimizer: Callable[..., torch.optim.Optimizer] | None = None,
-        scheduler: Callable[..., Any] | None = None,
+        optimizer: Spec = None,
+        scheduler: Spec = None,
     ):
         """``model``: a LeNet5, or its config (the ``model`` config group, ``_target_``
         optional). ``optimizer``: called with the parameters, e.g. ``torch.optim.Adam`` or
-        ``functools.partial(torch.optim.SGD, lr=0.01)``. ``scheduler``: called with the
-        optimizer (and ``total_steps``/``epochs`` when it takes them, as this project's
-        schedules do), returning a scheduler or Lightning's scheduler dict. The hyperparameters
-        hold the model's config as plain data, so a checkpoint rebuilds the network without
-        Hydra and without running anything it names."""
+        ``functools.partial(torch.optim.SGD, lr=0.01)``, or its config as a dict
+        (``{"_target_": "torch.optim.SGD", "lr": 0.01}``, the ``optimizer`` group's form).
+        ``scheduler``: called with the optimizer (and ``total_steps``/``epochs`` when it takes
+        them, as this project's schedules do), returning a scheduler or Lightning's scheduler
+        dict; or its config as a dict. Neither given: train.py's default recipe (Adam at 0.003
+        with the one-cycle schedule, read from the configs); an optimizer without a scheduler:
+        a constant rate.
+
+        The hyperparameters hold the model's config, the optimizer's and the scheduler's as
+        plain data, so ``LeNet5Module.load_from_checkpoint(path)`` rebuilds the network and
+        trains on with the same recipe, without Hydra; they may name only torch.optim's classes
+        and this project's schedules (lenet5.training.recipe), nothing else to run. A callable
+        that cannot be written down (a lambda, a function of one's own) is used as given, with a
+        warning: its checkpoint records null, and a module loaded from it trains with the default
+        recipe unless handed one (``load_from_checkpoint(path, optimizer=...)``)."""
         super().__init__()
         self.model: LeNet5 = model if isinstance(model, LeNet5) else build_model(model)
-        self.save_hyperparameters({"model": {"_target_": "lenet5.models.LeNet5", **self.model.config}})
-        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        if optimizer is None:
+            default_optimizer, default_scheduler = default_recipe()
+            optimizer, scheduler = default_optimizer, default_scheduler if scheduler is None else scheduler
+        self.save_hyperparameters(
+            {
+                "model": {"_target_": "lenet5.models.LeNet5", **self.model.config},
+                "optimizer": record(optimizer, "optimizer"),
+                "scheduler": record(scheduler, "scheduler"),
+            }
+        )
+        self.optimizer_factory, self.scheduler_factory = factory(optimizer), factory(scheduler)
         self.val_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
         self.test_acc = MulticlassAccuracy(NUM_CLASSES, average="micro")
         # A list: test_step keeps the network's outputs there (run.py draws its pictures from them).
         self.test_outputs: list[torch.Tensor] | None = None
+
+    @classmethod
+    def load_from_checkpoint(
+        cls, checkpoint_path: Any, *args: Any, weights_only: bool = True, **kwargs: Any
+    ) -> Any:
+        """Lightning's, reading the file as data only (``weights_only``, where Lightning's own
+        default unpickles anything): this module's hyperparameters are plain data. Keyword
+        arguments replace the recorded ones (``optimizer=``, ``scheduler=``)."""
+        return super().load_from_checkpoint(checkpoint_path, *args, weights_only=weights_only, **kwargs)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Scores per class, larger = more likely, whatever the head (for ``rbf``, minus the
@@ -137,8 +167,6 @@ class LeNet5Module(L.LightningModule):
         return [SDLMCurvature()]
 
     def configure_optimizers(self) -> Any:
-        if self.optimizer_factory is None:
-            raise RuntimeError("LeNet5Module was built without an optimizer; it can only evaluate")
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer

@@ -47,7 +47,10 @@ class PackedDataModule(L.LightningDataModule):
             train.images,
             train.labels,
             batch_size=train.batch_size,
-            shuffle_seeds=[self._epoch_seed(seed) for seed in self.seeds],
+            # None: the single run's order is fixed (trainer.overfit_batches), so is each seed's.
+            shuffle_seeds=[
+                None if train.shuffle_seed is None else self._epoch_seed(seed) for seed in self.seeds
+            ],
             transform=train.transform,
         )
 
@@ -59,12 +62,18 @@ class PackedDataModule(L.LightningDataModule):
 
 
 def save_single_checkpoint(
-    path: Path, model: LeNet5, datamodule_hparams: dict[str, Any], epoch: int, global_step: int
+    path: Path,
+    model: LeNet5,
+    datamodule_hparams: dict[str, Any],
+    epoch: int,
+    global_step: int,
+    recipe: tuple[Any, Any] = (None, None),
 ) -> None:
     """A checkpoint of one run that loads as any single run's (load_checkpoint, evaluate,
-    predict, export): the LeNet5Module's state_dict and the model config as hyperparameters.
+    predict, export): the LeNet5Module's state_dict and, as hyperparameters, the model config
+    and the ``recipe`` it was trained with (optimizer, scheduler; none: the default recipe).
     Written whole or not at all, as the trainer's checkpoints are."""
-    module = LeNet5Module(model=copy.deepcopy(model))
+    module = LeNet5Module(model=copy.deepcopy(model), optimizer=recipe[0], scheduler=recipe[1])
     checkpoint = {
         "epoch": epoch,
         "global_step": global_step,
