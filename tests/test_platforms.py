@@ -11,6 +11,8 @@ from pathlib import Path
 
 from support import QUICK
 
+EXPECTED_SECONDS = 25  # every lenet5 module imported, then a train.py run (tests/conftest.py)
+
 # What Windows' signal module has; every other SIG* name is removed while lenet5 is imported.
 # They come back for the run: Lightning reads SIGKILL, SIGSTOP and SIGUSR1 where its own platform
 # check says it is not on Windows, and lenet5 keeps what it found at import (SIGNALS).

@@ -21,8 +21,7 @@ def composed(*overrides: str):
 def test_tags_are_empty_by_default_and_reach_every_tracker_config():
     assert composed().tags == []
     cfg = composed("logger=[wandb,mlflow]", "tags=[ablation,relu]")
-    trackers = OmegaConf.to_container(cfg.logger)
-    assert trackers["wandb"]["tags"] == trackers["mlflow"]["tags"] == ["ablation", "relu"]
+    assert list(cfg.logger.wandb.tags) == list(cfg.logger.mlflow.tags) == ["ablation", "relu"]
 
 
 def test_a_wandb_run_gets_the_tags(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

@@ -78,7 +78,7 @@ class RunLogger(MLFlowLogger):
         labels[RUN_FOLDER_TAG] = str(folder)
         if group:
             labels[SWEEP_TAG] = str(group)
-        if not tracking_uri and rank_zero_only.rank == 0:
+        if not tracking_uri:  # every process: MLflow's client opens its store when it is made
             tracking_uri = local_store(Path(store), experiment_name)
         super().__init__(
             experiment_name=experiment_name,
