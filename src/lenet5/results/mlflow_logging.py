@@ -130,11 +130,11 @@ def log_to_mlflow(
 ) -> None:
     """For each MLflow logger: the pictures (``pictures/``), the per-class accuracy
     (``test/per_class.json``) and the closing numbers not yet logged as metrics."""
-    from mlflow.entities import Metric
-
     for logger in loggers:
         if not isinstance(logger, MLFlowLogger):
             continue
+        from mlflow.entities import Metric  # only here: without the mlflow extra nothing else logs
+
         client, run = logger.experiment, logger.run_id
         for path in pictures:
             client.log_artifact(run, str(path), "pictures")
