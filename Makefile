@@ -11,21 +11,54 @@ export LENET5_DATA_DIR
 # are handed out costliest first (tests/conftest.py orders them), not by their number of tests.
 TEST_WORKERS ?= 2
 
-.PHONY: install train test lint bench study clean wheel demo
+# What `make install` puts in $(VENV): the project editable with every extra and the dev tools,
+# at the versions CI passed with (CONSTRAINTS, written by `make constraints`).
+EXTRAS      ?= all,dev
+CONSTRAINTS ?= constraints.txt
+# uv (from PyPI) installs the same requirements several times faster than pip; pip is the
+# fallback where uv cannot be had or fails (INSTALLER=pip forces it). uv reads no pip
+# configuration, so the find-links and extra indexes pip is set up with here (a machine's local
+# wheels and mirrors) are handed to it, and it picks the best version across them all, as pip does.
+INSTALLER   ?= uv
+PIP_SETTING  = $(shell $(PYTHON) -m pip config get global.$(1) 2>/dev/null)
+UV_SOURCES   = UV_INDEX_STRATEGY=unsafe-best-match \
+	UV_FIND_LINKS="$(subst $(space),$(comma),$(sort $(PIP_FIND_LINKS) $(call PIP_SETTING,find-links)))" \
+	UV_EXTRA_INDEX_URL="$(strip $(PIP_EXTRA_INDEX_URL) $(call PIP_SETTING,extra-index-url))"
+space := $(subst ,, )
+comma := ,
+
+.PHONY: install constraints train test lint bench study clean wheel demo mlflow-ui
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@if [ "$(INSTALLER)" = uv ] && $(PY) -m pip install --quiet uv && \
+	    $(UV_SOURCES) $(VENV)/bin/uv pip install --quiet --python $(PY) -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'; then \
+	    echo "installed with uv"; \
+	else \
+	    echo "installing with pip"; \
+	    $(PY) -m pip install --quiet --upgrade pip && \
+	    $(PY) -m pip install --quiet -c $(CONSTRAINTS) -e '.[$(EXTRAS)]'; \
+	fi
 	touch $@
+
+constraints: install  ## constraints.txt from $(VENV): the versions the suite passed with, for make install
+	$(PY) -m pip freeze --exclude-editable | grep -v -i -e '^lenet5' -e '^uv==' > $(CONSTRAINTS)
 
 train: install  ## the paper's LeNet-5 on MNIST; extra Hydra overrides via ARGS="..."
 	$(PY) train.py $(ARGS)
 
 test: install  ## the whole suite, slow real-data tests included; narrow it with ARGS="-m 'not slow'"
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
+
+# The MLflow UI on the local store of logger=mlflow. mlflow's server needs SQLAlchemy 2, while the
+# Optuna sweeper in $(VENV) pins SQLAlchemy < 2: it runs from an environment of its own.
+MLFLOW_UI_VENV ?= .venv-mlflow-ui
+mlflow-ui:  ## http://127.0.0.1:5000: every run of logger=mlflow started from this folder
+	@[ -x $(MLFLOW_UI_VENV)/bin/mlflow ] || { $(PYTHON) -m venv $(MLFLOW_UI_VENV) && \
+	    $(MLFLOW_UI_VENV)/bin/pip install --quiet "mlflow==$$(grep -i '^mlflow==' $(CONSTRAINTS) | cut -d= -f3)"; }
+	$(MLFLOW_UI_VENV)/bin/mlflow ui --backend-store-uri sqlite:///outputs/mlflow/mlflow.db $(ARGS)
 
 demo: install  ## the draw-a-digit page (http://127.0.0.1:8000) on the newest outputs/**/*.ckpt; trains nothing
 	@$(PY) -m lenet5.demo outputs $(ARGS)
@@ -47,5 +80,5 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache wandb src/*.egg-info build dist
+	rm -rf $(VENV) $(MLFLOW_UI_VENV) .pytest_cache .ruff_cache wandb src/*.egg-info build dist
 	find outputs -mindepth 1 ! -name .gitkeep -exec rm -rf {} +

@@ -7,11 +7,21 @@ import json
 import subprocess
 import sys
 import zipfile
+from importlib.metadata import packages_distributions
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from packaging.version import Version
 
+from lenet5.extras import EXTRAS
 from support import QUICK, REPO
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 SCRIPTS = ("train", "evaluate", "predict", "export", "report", "summary", "inspect", "demo")
 HELPED = ("predict", "report", "inspect", "demo")  # the scripts whose --help is all the test runs
@@ -56,6 +66,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     assert "lenet5/inspection/page.html" in names
     assert any(n.endswith("licenses/LICENSE") for n in names)
     assert "License-Expression: MIT" in metadata
+    assert all(f"Provides-Extra: {extra}" in metadata for extra in (*EXTRAS, "all", "dev"))
     target = tmp_path_factory.mktemp("site")
     subprocess.run([*pip, "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True)
     return target
@@ -111,3 +122,42 @@ def test_train_and_tools_run_from_another_folder(installed: Path, env_for, tmp_p
     assert "max_epochs: 1" in module and "lenet5.models" in module, module[-2000:]
     for name, output in zip(HELPED, helped, strict=True):
         assert f"usage: python -m lenet5.{name}" in output, (name, output[-2000:])
+
+
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+OPTIONAL = PROJECT["optional-dependencies"]
+
+
+def names(requirements: list[str]) -> set[str]:
+    return {canonicalize_name(Requirement(r).name) for r in requirements}
+
+
+def test_the_core_install_is_the_training_stack():
+    core = names(PROJECT["dependencies"])
+    assert {"torch", "lightning", "hydra-core", "wandb"} <= core
+    for extra in EXTRAS:
+        assert not core & names(OPTIONAL[extra]), extra
+
+
+def test_each_extra_installs_what_its_one_line_names():
+    (everything,) = OPTIONAL["all"]
+    assert Requirement(everything).extras == set(EXTRAS)
+    distributions = packages_distributions()
+    for extra, modules in EXTRAS.items():
+        for module in modules:
+            installs = {canonicalize_name(d) for d in distributions.get(module.split(".")[0], [])}
+            assert installs & names(OPTIONAL[extra]), (extra, module, installs)
+
+
+def test_constraints_pin_every_requirement_within_pyproject():
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[canonicalize_name(name)] = Version(version)
+    wanted = [*PROJECT["dependencies"], *(r for extra, rs in OPTIONAL.items() if extra != "all" for r in rs)]
+    for text in wanted:
+        requirement = Requirement(text)
+        pinned = pins.get(canonicalize_name(requirement.name))
+        assert pinned is not None, f"constraints.txt has no pin for {requirement.name} (make constraints)"
+        assert requirement.specifier.contains(pinned, prereleases=True), (text, pinned)

@@ -1,6 +1,8 @@
-"""Torch settings from the config: matmul precision, determinism, and no progress bar when dropped."""
+"""Set-up: torch settings from the config (matmul precision, determinism, no progress bar when
+dropped), and what `make install` runs (every extra, constraints.txt's versions, uv or pip)."""
 
 import os
+import subprocess
 
 import pytest
 import torch
@@ -8,6 +10,7 @@ from omegaconf import OmegaConf
 
 from lenet5.errors import UserError
 from lenet5.training.setup import configure_torch, trainer_settings
+from support import REPO
 
 
 @pytest.fixture(autouse=True)
@@ -49,3 +52,24 @@ def test_progress_bar_null_means_none(bar, enabled):
     assert trainer_settings(OmegaConf.create({"callbacks": {"progress_bar": bar}})) == {
         "enable_progress_bar": enabled
     }
+
+
+def install_commands(venv, *settings: str) -> str:
+    """What `make install` would run for a fresh ``venv`` (make -n)."""
+    done = subprocess.run(
+        ["make", "-n", "install", f"VENV={venv}", *settings],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout
+
+
+def test_make_install_takes_every_extra_at_the_constraints_versions(tmp_path):
+    commands = install_commands(tmp_path / "venv")
+    target = "-c constraints.txt -e '.[all,dev]'"
+    assert f"/bin/uv pip install --quiet --python {tmp_path}/venv/bin/python {target}" in commands
+    assert f"{tmp_path}/venv/bin/python -m pip install --quiet {target}" in commands  # the fallback
+    assert "UV_INDEX_STRATEGY=unsafe-best-match" in commands  # pip's choice among its indexes
+    assert '[ "pip" = uv ]' in install_commands(tmp_path / "venv", "INSTALLER=pip")  # uv skipped

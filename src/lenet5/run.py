@@ -22,7 +22,9 @@ from rich.tree import Tree
 
 from lenet5.atomic import write_whole
 from lenet5.errors import UserError
+from lenet5.extras import require_for_loggers
 from lenet5.results.console import report_results, route_library_logs
+from lenet5.results.mlflow_logging import log_to_mlflow
 from lenet5.results.plots import (
     EpochHistory,
     log_to_tensorboard,
@@ -193,6 +195,7 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
     run_dir = output_dir()
     check_train_config(cfg)
     check_devices(cfg)
+    require_for_loggers(cfg.get("logger"))
     seeds = choose_seeds(cfg)
     ckpt_path = resolve_checkpoint(cfg.get("ckpt_path"), run_dir)
     print_config(cfg)
@@ -248,5 +251,6 @@ def fit_and_test(cfg: DictConfig) -> dict[str, float]:
         log_to_tensorboard(trainer.loggers, pictures, optimized, trainer.global_step)
         log_test_results(trainer.loggers, tested.outcome, names, run_dir / MISCLASSIFIED)
         summarize_wandb(trainer.loggers, summary)
+        log_to_mlflow(trainer.loggers, pictures, tested.outcome, names, summary)
         report_results(summary, run_dir)
     return tested.metrics

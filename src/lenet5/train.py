@@ -10,9 +10,11 @@ from omegaconf import DictConfig
 
 from lenet5.config import CONFIG_DIR
 from lenet5.errors import UserError
+from lenet5.extras import require_for_overrides
 from lenet5.run import train
 from lenet5.sweep import in_multirun, limit_threads, record_failure, stop_after_signal
 from lenet5.training.resume import resume_guard
+from lenet5.training.run_folder import refuse
 from lenet5.training.signals import RunInterrupted
 
 log = logging.getLogger(__name__)
@@ -47,7 +49,12 @@ def main(cfg: DictConfig) -> float | None:
 
 
 def cli() -> None:
-    """The command line: a resume that fails leaves its run folder exactly as it was."""
+    """The command line: a sweeper that is not installed is one line, and a resume that fails
+    leaves its run folder exactly as it was."""
+    try:
+        require_for_overrides(sys.argv[1:])
+    except UserError as error:
+        refuse(str(error))
     with resume_guard(sys.argv[1:]):
         main()
 

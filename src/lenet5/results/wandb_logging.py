@@ -18,41 +18,27 @@ import random
 import string
 import sys
 import tempfile
-from argparse import Namespace
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.types import RunMode
 from lightning.pytorch.loggers import Logger, WandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from lenet5.atomic import write_whole
 from lenet5.errors import UserError, first_line
 from lenet5.results.plots import Outcome, per_class_accuracy
+from lenet5.results.run_identity import (
+    final_numbers,
+    flat_params,
+    job_identity,
+    logs_this_checkpoint,
+    run_tags,
+)
+from lenet5.results.run_identity import short_name as short_name  # tests import it from here
 from lenet5.run_files import WANDB, WANDB_RUN_ID
 
 log = logging.getLogger(__name__)
-
-
-def flat_params(params: Any, prefix: str = "") -> dict[str, Any]:
-    """``{"model": {"activation": "relu"}}`` -> ``{"model.activation": "relu"}``; values W&B cannot
-    store as they are (a callable, a path, a tensor) become their text."""
-    if isinstance(params, Namespace):
-        params = vars(params)
-    if isinstance(params, Mapping):
-        flat: dict[str, Any] = {}
-        for key, value in params.items():
-            flat.update(flat_params(value, f"{prefix}.{key}" if prefix else str(key)))
-        return flat
-    plain = params is None or isinstance(params, bool | int | float | str)
-    if not plain and isinstance(params, list | tuple):
-        plain = all(v is None or isinstance(v, bool | int | float | str) for v in params)
-    value = params if plain else getattr(params, "__name__", None) or str(params)
-    return {prefix: list(value) if isinstance(value, tuple) else value}
 
 
 def has_credentials() -> bool:
@@ -128,50 +114,6 @@ def checked_mode(asked: str | None, mode: str | None) -> str | None:
     )
 
 
-NAME_LENGTH = 64
-# Overrides that say where or how a run is kept, not what it is.
-UNNAMED = ("hydra", "logger", "callbacks", "ckpt_path", "data.root", "data.download")
-
-
-def swept_keys(hydra: Any) -> set[str]:
-    """Keys the sweep varies: the sweeper's ``params`` and the command line's sweep overrides
-    (``a=1,2``, ``range(...)``, ``choice(...)``), when this process holds that command line."""
-    keys = set((hydra.sweeper.get("params") or {}).keys())
-    try:
-        arguments = [a for a in sys.argv[1:] if not a.startswith("-")]  # -m, --multirun
-        parsed = OverridesParser.create().parse_overrides(arguments)
-    except Exception:  # noqa: BLE001 - not Hydra's command line (a launcher's worker): no sweep known
-        parsed = []
-    return keys | {o.key_or_group for o in parsed if o.is_sweep_override()}
-
-
-def short_name(overrides: list[str], swept: set[str]) -> str | None:
-    """``activation=relu pooling=max seed=1``: the swept values (else every override that says
-    what the run is), each key by its last part, no paths, at most NAME_LENGTH characters."""
-    pairs = []
-    for override in overrides:
-        key, _, value = override.partition("=")
-        key = key.lstrip("+~")
-        if swept and key not in swept:
-            continue
-        if key.startswith(UNNAMED) or "/" in value:
-            continue
-        pairs.append(f"{key.replace('/', '.').split('.')[-1]}={value}")
-    name = " ".join(pairs)
-    return name[:NAME_LENGTH].rstrip() or None
-
-
-def job_identity() -> tuple[str | None, str | None]:
-    """(name, group) of this Hydra job: its swept values, and its sweep folder in a multirun."""
-    if not HydraConfig.initialized():
-        return None, None
-    hydra = HydraConfig.get()
-    multirun = hydra.mode == RunMode.MULTIRUN
-    name = short_name(list(hydra.overrides.task), swept_keys(hydra) if multirun else set())
-    group = hydra.sweep.dir if multirun else None
-    return name, group
-
-
 def run_id(save_dir: str) -> str:
     """This run folder's W&B id, made on its first start and read back on every resume."""
     path = Path(save_dir) / WANDB_RUN_ID
@@ -213,6 +155,7 @@ class RunLogger(WandbLogger):
         kwargs.setdefault("settings", wandb.Settings(init_timeout=init_timeout))
         kwargs.setdefault("id", run_id(save_dir))
         kwargs.setdefault("resume", "allow")
+        kwargs["tags"] = run_tags(kwargs.get("tags"))
         super().__init__(name=name or default_name, group=group or default_group, save_dir=save_dir, **kwargs)
         self.config_logged = False
 
@@ -246,9 +189,8 @@ class RunLogger(WandbLogger):
         self.config_logged = True
 
     def after_save_checkpoint(self, checkpoint_callback: Any) -> None:
-        """Only the checkpoint callback that ranks checkpoints logs the model: Lightning gives
-        its ``best`` alias to each callback's own best, which for ``last.ckpt`` is itself."""
-        if getattr(checkpoint_callback, "monitor", None) is not None:
+        """The ranked checkpoints only (run_identity.logs_this_checkpoint)."""
+        if logs_this_checkpoint(checkpoint_callback):
             super().after_save_checkpoint(checkpoint_callback)
 
 
@@ -280,8 +222,7 @@ def summarize_wandb(loggers: list[Logger], summary: dict[str, Any]) -> None:
     """The run's final numbers (test metrics, best epoch, time) as the W&B run summary."""
     for logger in loggers:
         if isinstance(logger, WandbLogger):
-            numbers = {k: v for k, v in summary.items() if isinstance(v, int | float)}
-            logger.experiment.summary.update(numbers)
+            logger.experiment.summary.update(final_numbers(summary))
 
 
 def finish_wandb(failed: bool) -> None:

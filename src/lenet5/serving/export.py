@@ -18,6 +18,7 @@ from torch import nn
 
 from lenet5.atomic import save_whole
 from lenet5.errors import UserError
+from lenet5.extras import require
 from lenet5.models import INPUT_SIZE, LeNet5
 from lenet5.serving.checkpoints import Checkpoint, load_checkpoint
 from lenet5.serving.paths import refuse_overwrite
@@ -96,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     output = args.output or args.checkpoint.with_suffix(FORMATS[args.format])
     try:
+        if args.format == "onnx":
+            require("export", "lenet5-export --format onnx")
         # A checkpoint named model.pt is its own default TorchScript output: --output is needed.
         refuse_overwrite(output, [("checkpoint", args.checkpoint)], given=args.output is not None)
         checkpoint = load_checkpoint(args.checkpoint)
