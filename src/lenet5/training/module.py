@@ -15,7 +15,7 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torchmetrics.classification import MulticlassAccuracy
 
 from lenet5.models import LeNet5, build_model
-from lenet5.training.sdlm import SDLMCurvature
+from lenet5.training.sdlm import SDLMCurvature, online_step
 
 NUM_CLASSES = 10
 
@@ -67,7 +67,10 @@ class LeNet5Module(L.LightningModule):
         self.train_seen = 0
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, predictions, labels = self._step(batch)
+        if self.automatic_optimization:
+            loss, predictions, labels = self._step(batch)
+        else:  # SDLM online: one update per pattern of the chunk
+            loss, predictions, labels = online_step(self, batch, batch_idx)
         # In place: ``+=`` would assign through nn.Module.__setattr__, slow on every step.
         self.train_loss_sum.add_(loss.detach(), alpha=len(labels))
         self.train_correct.add_((predictions == labels).sum())
@@ -140,6 +143,8 @@ class LeNet5Module(L.LightningModule):
         if self.optimizer_factory is None:
             raise RuntimeError("LeNet5Module was built without an optimizer; it can only evaluate")
         optimizer = self.optimizer_factory(self.parameters())
+        # SDLM's online=true makes its updates itself, pattern by pattern (lenet5.training.sdlm).
+        self.automatic_optimization = not getattr(optimizer, "online", False)
         if self.scheduler_factory is None:
             return optimizer
         offered = {"total_steps": self.trainer.estimated_stepping_batches, "epochs": self.trainer.max_epochs}
