@@ -129,7 +129,7 @@ def online_updates(
         grads = torch.autograd.grad(loss, params)
         with torch.no_grad():
             for param, size, grad in zip(params, sizes, grads, strict=True):
-                param.addcmul_(size, grad, value=-1.0)
+                param.sub_(size * grad)  # SDLM.step's arithmetic, to the last bit
         losses.append(loss.detach())
         predictions.append(model.predict(output.detach()))
     return torch.stack(losses), torch.cat(predictions)
