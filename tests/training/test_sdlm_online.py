@@ -155,3 +155,14 @@ def test_sigterm_mid_pass_then_resume_equals_an_uninterrupted_online_run(
     for key in ("test/acc", "test/loss", "val/acc", "val/loss", "epochs"):
         assert first[key] == second[key], key
     assert (whole / "history.csv").read_text() == (run / "history.csv").read_text()
+
+
+def test_the_paper_sdlm_recipe_trains_online_and_records_each_pass(train_in_process) -> None:
+    """experiment=paper_sdlm on its defaults but the tiny data's size: online chunks, the
+    running h, the paper's schedule, the per-pass error curve and the last pass tested."""
+    metrics, run = train_in_process("experiment=paper_sdlm", "optimizer.samples=100", "trainer.max_epochs=2")
+    rows = (run / "error_curve.csv").read_text().splitlines()
+    assert rows[0] == "epoch,train_error,test_error" and len(rows) == 3
+    errors = [float(row.split(",")[2]) for row in rows[1:]]
+    assert errors[1] < 0.5  # tiny data, 1,000 online updates: far from chance
+    assert metrics["test/error"] == pytest.approx(errors[-1])  # the last pass is the one tested
