@@ -7,11 +7,11 @@ sparse C3, the inputs that map actually reads). ``xavier``: Glorot uniform, zero
 ``eblearn``: what LeCun's lab code does for its MNIST LeNet-5 (EBLearn, the lab's C++ library),
 a departure from the paper's text: every weight uniform in +-1 / sqrt(F), F the unit's fan-in
 as for ``paper``, every bias 0, and each subsampling coefficient 0.5. Why it matters for SDLM
-(optimizer=sdlm): at the paper's written +-2.4 / F, 58-64% of the parameters have a diagonal
-second derivative h below mu = 0.02, so they step at the cap eta / mu and the paper's eta = 0.0005
-throws the weights away within a few patterns; from this initialisation the first pass's step
-sizes fall in the range the paper reports (7e-5 to 0.016, i.e. every h >= 0.011) and eta = 0.0005
-trains (docs/results.md, SDLM).
+(optimizer=sdlm): at the paper's written +-2.4 / F, almost every parameter (97-99.7% on 500
+digits) has a diagonal second derivative h below mu = 0.02, so it steps at the cap eta / mu and
+the paper's eta = 0.0005 throws the weights away within a few patterns; from this initialisation
+under 1% do, the first pass's step sizes come near the range the paper reports (7e-5 to 0.016,
+i.e. every h >= 0.011) and eta = 0.0005 trains (docs/results.md, SDLM).
 """
 
 import torch
