@@ -46,6 +46,7 @@ def test_weights_fill_one_over_root_fan_in_and_biases_are_zero(c3: str, head: st
         assert bound * 0.8 <= weight.abs().max() <= bound * (1 + 1e-6)
 
 
+@pytest.mark.slow  # real digits
 @pytest.mark.parametrize("init, at_cap", [("paper", (0.5, 1.0)), ("eblearn", (0.0, 0.05))])
 def test_few_parameters_step_at_the_cap_from_the_lab_init(init: str, at_cap: tuple) -> None:
     """The measured cause, on 500 real digits: at the paper's written init most parameters have
