@@ -8,7 +8,8 @@
    what follows the fit);
 2. the training seconds and test accuracy of ``experiment=fast``;
 3. a 4 activations x 3 poolings grid of 1-epoch jobs, basic launcher against joblib;
-4. ``seeds=K`` (K seeds trained together in one run) against K separate 1-epoch runs.
+4. ``seeds=K`` (K seeds trained together in one run) against K separate 1-epoch runs;
+5. online SDLM (``experiment=paper_sdlm``), train.py against a plain loop (``online.py``), CPU.
 
 The per-epoch paths (1) live here, (c) in ``pipeline.py``; the job-level rows (the multirun's
 fixed costs, 2, 3 and 4) in ``jobs.py``; the callback timing train.py from inside in
@@ -47,6 +48,7 @@ from lenet5.run import without_nvml_cuda_check
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import jobs  # noqa: E402 - the job-level rows, beside this script
+import online  # noqa: E402
 from jobs import MODEL, REPO, run_logged, with_timer_importable  # noqa: E402
 from pipeline import common_pipeline, optimizer_and_schedule  # noqa: E402
 
@@ -235,6 +237,14 @@ def main() -> None:
             grid = jobs.grid(data, work, [f"seed={jobs.seed_list(seeds)}"], seeds, basic=multirun_seconds)
         else:
             grid = jobs.grid(data, work, jobs.GRID, len(jobs.ACTIVATIONS) * len(jobs.POOLINGS))
+        # On the CPU whatever --device says: one thread's CPU time is what the row compares.
+        on_cpu = [
+            "data.download=false",
+            *(QUICK_DATA if args.quick else []),
+            *trainer_args(torch.device("cpu")),
+        ]
+        patterns = min(train_images, 500 if args.quick else 6000)
+        sdlm = online.measure(on_cpu, online.compose(on_cpu), patterns, epochs, work)
 
     median = {name: statistics.median(s[1:]) for name, s in (("a", a), ("b", b), ("c", c))}
     print()
@@ -268,6 +278,7 @@ def main() -> None:
         f"experiment=fast in epochs of (a) on this machine: {fast[0] / median['a']:.1f}   "
         f"(the 8 s target was set where (a) took 2.32 s: 3.4 epochs)"
     )
+    online.print_rows(sdlm, patterns)
     print(f"after: {load()}")
 
 

@@ -16,8 +16,7 @@ table() { $PY train.py -m study=$1; $PY -m lenet5.report outputs/study/$1 && sav
 reproduce paper 0,1,2
 reproduce paper_distortions 0,1,2
 table classic
-$PY train.py -m experiment=paper_sdlm seed=0 callbacks.progress_bar=null hydra.sweep.dir=outputs/study/paper_sdlm
-$PY -m lenet5.report outputs/study/paper_sdlm && save paper_sdlm
+for seed in 0 1 2; do PY=$PY docs/run_paper_sdlm.sh $seed; done  # online: ~1 h of one core a seed
 reproduce keras 0,1,2
 reproduce d2l_fashion 0,1,2
 reproduce classic_best 0,1,2

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from lenet5.results.report import main, write_report
+from lenet5.results.study_table import grid_edge
 
 
 def make_job(sweep: Path, num: int, overrides: list[str], metrics: dict | None = None, failure: str = ""):
@@ -110,10 +111,45 @@ def test_learning_rate_is_picked_on_validation_and_the_difference_is_paired(tmp_
     assert float(variant["diff_error_ci95"]) == pytest.approx(4.303 * sd / 3**0.5, rel=1e-3)
     text = paths["md"].read_text()
     assert "- lr_scale: per row, the value with the best mean val/acc" in text
-    assert "| pooling_max | 0.5 | 3 | 1.37 ± 0.21 | +0.27 [-0.11, +0.65] |" in text
+    assert "| pooling_max | 0.5 (smallest) | 3 | 1.37 ± 0.21 | +0.27 [-0.11, +0.65] |" in text
     with paths["jobs"].open() as handle:
         jobs = list(csv.DictReader(handle))
     assert len(jobs) == 12 and sum(job["chosen"] == "True" for job in jobs) == 6
+
+
+def test_a_rate_chosen_at_the_edge_of_the_grid_is_flagged(tmp_path: Path):
+    """Three candidates: the middle one is a rate found; the largest may not be the best."""
+    results = {}
+    for seed in range(2):
+        for scale, val in (("0.5", 0.970), ("1", 0.990), ("2", 0.980)):
+            results["baseline", scale, seed] = (val, val)
+        for scale, val in (("0.5", 0.960), ("1", 0.970), ("2", 0.985)):
+            results["pooling_max", scale, seed] = (val, val)
+    paths = write_report(study(tmp_path, results))
+    with paths["csv"].open() as handle:
+        baseline, variant = list(csv.DictReader(handle))
+    assert (baseline["lr_scale"], baseline["tuned_at_edge"]) == ("1", "")
+    assert (variant["lr_scale"], variant["tuned_at_edge"]) == ("2", "largest")
+    text = paths["md"].read_text()
+    assert "| baseline | 1 | 2 |" in text
+    assert "| pooling_max | 2 (largest) | 2 |" in text
+    assert "## lr_scale at the edge of its candidates" in text
+    assert "1 of 2 rows chose the largest lr_scale tried" in text
+    assert "- pooling_max: lr_scale=2 (largest)" in text
+
+
+@pytest.mark.parametrize(
+    "chosen, candidates, edge",
+    [
+        ("2", ["0.5", "1", "2"], "largest"),
+        ("0.5", ["1", "0.5", "2"], "smallest"),
+        ("1", ["0.5", "1", "2"], ""),
+        ("2", ["2"], ""),  # one candidate: nothing was chosen
+        ("adam", ["sgd", "adam"], ""),  # names have no order
+    ],
+)
+def test_grid_edge(chosen: str, candidates: list[str], edge: str) -> None:
+    assert grid_edge(chosen, candidates) == edge
 
 
 def test_runs_at_chance_are_flagged_listed_and_not_averaged(tmp_path: Path):

@@ -18,7 +18,7 @@ from lenet5.atomic import save_whole, write_whole
 from lenet5.errors import UserError
 from lenet5.results.report_figures import plot_curves, plot_errors
 from lenet5.results.report_jobs import REPLICATE_AXIS, Job, load_jobs, parse_overrides
-from lenet5.results.study_table import Row, build_rows, flag
+from lenet5.results.study_table import Row, build_rows, edge_note, flag
 from lenet5.run_files import REPORT
 from lenet5.serving.paths import same_file
 
@@ -114,7 +114,7 @@ def markdown(
         seconds, _ = row.stats("train_seconds")
         cells = [
             *row.variant,
-            *([row.tuned] if tune else []),
+            *([f"{row.tuned} ({row.edge})" if row.edge else row.tuned] if tune else []),
             str(len(row.counted)),
             percent(*row.stats("test/error")),
             difference(row) if row is not rows[0] else "baseline",
@@ -125,6 +125,7 @@ def markdown(
             str(sum(job.status == "failed" for job in row.chosen)),
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += edge_note(rows, tune)
     flagged = [job for row in rows for job in row.flagged if job.status == "finished"]
     if flagged:
         lines += ["", "## Flagged runs (not averaged)", ""]
@@ -169,6 +170,7 @@ def write_csv(path: Path, variant_axes: list[str], rows: list[Row], tune: str | 
                 "diff_error_ci95",
                 "val_acc_mean",
                 "train_seconds_mean",
+                *(["tuned_at_edge"] if tune else []),
             ]
         )
         for row in rows:
@@ -187,6 +189,7 @@ def write_csv(path: Path, variant_axes: list[str], rows: list[Row], tune: str | 
                     diff[1],
                     row.stats("val/acc")[0],
                     seconds[0],
+                    *([row.edge] if tune else []),
                 ]
             )
 

@@ -3,6 +3,8 @@ flagged runs kept out of the means but listed, and the difference to the baselin
 
 A row's learning rate (the ``lr_scale`` candidates, or any axis passed as ``tune``) is the one
 whose finished, unflagged seeds have the best mean val/acc: chosen without looking at test.
+A row whose choice is the largest or the smallest of its numeric candidates is marked (``edge``):
+its best rate may lie outside the grid, and its row compares a rate that was not found.
 The difference to the baseline uses the seeds both rows share, so the seed-to-seed spread that
 is common to both (initialisation, data order) cancels; its 95% interval is Student's t.
 """
@@ -45,6 +47,7 @@ class Row:
     variant: tuple[str, ...]
     jobs: list[Any]  # every job of the variant, all learning rates
     tuned: str = ""  # the chosen value of the tuning axis ('' when nothing is tuned)
+    edge: str = ""  # "largest" or "smallest" when ``tuned`` is at that end of the candidates
     chosen: list[Any] = field(default_factory=list)  # the chosen rate's jobs
     difference: tuple[float, float, int] | None = None  # mean, half-width of the 95% CI, n
 
@@ -88,6 +91,19 @@ def choose_rate(row: Row, tune: str | None) -> None:
         candidates.setdefault(job.overrides.get(tune, ""), []).append(job)
     row.tuned = max(candidates, key=lambda value: mean_val_acc(candidates[value]))
     row.chosen = candidates[row.tuned]
+    row.edge = grid_edge(row.tuned, list(candidates))
+
+
+def grid_edge(chosen: str, candidates: list[str]) -> str:
+    """'largest' / 'smallest' when ``chosen`` is that end of two or more numeric candidates."""
+    try:
+        values = {float(value) for value in candidates}
+        value = float(chosen)
+    except ValueError:
+        return ""  # not a grid of numbers (a tuned axis of names has no edge)
+    if len(values) < 2:
+        return ""
+    return "largest" if value == max(values) else "smallest" if value == min(values) else ""
 
 
 def seed_of(job: Any) -> str:
@@ -122,3 +138,21 @@ def build_rows(
         if reference is not None and row is not reference:
             row.difference = paired_difference(row, reference)
     return ordered
+
+
+def edge_note(rows: list[Row], tune: str | None) -> list[str]:
+    """The rows whose chosen rate is an end of its candidates: their best may lie beyond the grid."""
+    at_edge = [row for row in rows if row.edge]
+    if not tune or not at_edge:
+        return []
+    ends = sorted({row.edge for row in at_edge})
+    return [
+        "",
+        f"## {tune} at the edge of its candidates",
+        "",
+        f"{len(at_edge)} of {len(rows)} rows chose the {' or '.join(ends)} {tune} tried: their best rate "
+        f"may lie outside the grid, so their errors (and Δ) are upper bounds of what the variant can do at "
+        f"a tuned rate. Widen the grid ({tune}) past that end to find it.",
+        "",
+        *(f"- {' '.join(row.variant) or 'the row'}: {tune}={row.tuned} ({row.edge})" for row in at_edge),
+    ]

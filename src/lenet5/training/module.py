@@ -17,7 +17,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from lenet5.models import LeNet5, build_model
 from lenet5.training.recipe import Spec, default_recipe, factory, record
-from lenet5.training.sdlm import SDLMCurvature
+from lenet5.training.sdlm import SDLMCurvature, online_step
 
 NUM_CLASSES = 10
 
@@ -97,7 +97,10 @@ class LeNet5Module(L.LightningModule):
         self.train_seen = 0
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        loss, predictions, labels = self._step(batch)
+        if self.automatic_optimization:
+            loss, predictions, labels = self._step(batch)
+        else:  # SDLM online: one update per pattern of the chunk
+            loss, predictions, labels = online_step(self, batch, batch_idx)
         # In place: ``+=`` would assign through nn.Module.__setattr__, slow on every step.
         self.train_loss_sum.add_(loss.detach(), alpha=len(labels))
         self.train_correct.add_((predictions == labels).sum())
@@ -168,6 +171,8 @@ class LeNet5Module(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.parameters())
+        # SDLM's online=true makes its updates itself, pattern by pattern (lenet5.training.sdlm).
+        self.automatic_optimization = not getattr(optimizer, "online", False)
         if self.scheduler_factory is None:
             return optimizer
         offered = {"total_steps": self.trainer.estimated_stepping_batches, "epochs": self.trainer.max_epochs}
