@@ -196,11 +196,30 @@ def check_seeds(cfg: "DictConfig") -> None:
         )
 
 
+def check_online(cfg: "DictConfig") -> None:
+    """``optimizer.online=true`` steps itself, pattern by pattern: Lightning's clipping and
+    accumulation would not act on its updates (Lightning refuses them with a traceback)."""
+    if not (cfg.get("optimizer") or {}).get("online"):
+        return
+    trainer = cfg.get("trainer") or {}
+    if trainer.get("gradient_clip_val"):
+        raise UserError(
+            "trainer.gradient_clip_val with optimizer.online=true: online SDLM updates pattern by "
+            "pattern and is not clipped; set trainer.gradient_clip_val=null, or optimizer.online=false"
+        )
+    if (trainer.get("accumulate_grad_batches") or 1) != 1:
+        raise UserError(
+            "trainer.accumulate_grad_batches with optimizer.online=true: online SDLM updates after "
+            "every pattern; set trainer.accumulate_grad_batches=1, or optimizer.online=false"
+        )
+
+
 def check_train_config(cfg: "DictConfig") -> None:
     from hydra.core.hydra_config import HydraConfig
 
     check_settings(cfg)
     check_seeds(cfg)
+    check_online(cfg)
     if HydraConfig.initialized():
         check_added_keys(cfg, HydraConfig.get().overrides.task)
 

@@ -129,6 +129,19 @@ def test_online_with_several_seeds_is_one_line(train_cli_in_process) -> None:
     assert process.stderr.strip().splitlines()[-1].startswith("error: optimizer.online=true trains one")
 
 
+@pytest.mark.parametrize(
+    "setting, name",
+    [
+        ("+trainer.gradient_clip_val=1", "gradient_clip_val"),
+        ("+trainer.accumulate_grad_batches=2", "accumulate"),
+    ],
+)
+def test_what_online_steps_cannot_honour_is_one_line(train_cli_in_process, setting: str, name: str) -> None:
+    process, _ = train_cli_in_process(*ONLINE, setting)
+    assert process.returncode == 2
+    assert process.stderr.strip().splitlines()[-1].startswith(f"error: trainer.{name}")
+
+
 def test_online_divergence_is_stopped(train_in_process) -> None:
     with pytest.raises(FloatingPointError, match="at epoch 0"):
         train_in_process(*ONLINE, "optimizer.lr=1000")
