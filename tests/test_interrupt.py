@@ -78,3 +78,19 @@ def test_sigterm_mid_epoch_then_resume_equals_an_uninterrupted_run(
     assert (whole / "history.csv").read_text() == (run / "history.csv").read_text()
     # Every row written before the signal is still there, first.
     assert metrics_rows(run)[: len(rows_before)] == rows_before
+
+
+def test_a_signal_in_a_default_multirun_says_which_jobs_did_not_run(
+    run_cli, tmp_path: Path, signalling_env
+) -> None:
+    """The basic launcher runs the jobs one after another in one process: a signal ends them all,
+    and the lines say which job stopped, where it is recorded and that the later ones never ran."""
+    kill = [*KILL[:1], "+callbacks.kill.epoch=0", "+callbacks.kill.batch=2"]
+    stopped = run_cli("train.py", "-m", *QUICK, "seed=0,1", *kill, env=signalling_env)
+    assert stopped.returncode == 143, stopped.stderr[-2000:]
+    assert "Traceback" not in stopped.stderr
+    (sweep,) = (tmp_path / "outputs" / "multirun").glob("*/*")
+    assert (sweep / "0" / "interrupted.json").is_file() and not (sweep / "1").exists()
+    last = stopped.stderr.strip().splitlines()[-1]
+    assert last.startswith("multirun interrupted at job 0 (recorded in ")
+    assert last.endswith("later jobs did not run: rerun the sweep, or resume this job with the command above")

@@ -121,11 +121,16 @@ def stop_after_signal(error: Any) -> None:
     path, command = record_interruption(error)
     print(f"interrupted: {error}. Resume with: {command}", file=sys.stderr)
     if in_multirun():
-        print(
-            f"multirun interrupted at job {HydraConfig.get().job.num} (recorded in {path}); "
-            f"later jobs did not run: rerun the sweep, or resume this job with the command above",
-            file=sys.stderr,
-        )
+        hydra = HydraConfig.get()
+        job = f"multirun interrupted at job {hydra.job.num} (recorded in {path})"
+        if hydra.launcher.get("_target_", "").endswith("BasicLauncher"):
+            # The basic launcher runs the jobs one after another in this process, which now ends.
+            tail = "later jobs did not run: rerun the sweep, or resume this job with the command above"
+        else:
+            # joblib, submitit and SLURM jobs are processes of their own; SLURM restarts a requeued
+            # job, which then resumes by itself (lenet5.cluster.restart).
+            tail = "the other jobs go on in their own processes; resume this one with the command above"
+        print(f"{job}; {tail}", file=sys.stderr)
     sys.exit(error.exit_status)
 
 
