@@ -105,3 +105,21 @@ def test_only_ddp_spawn_runs_its_stages_in_processes_of_lightnings_multiprocessi
     devices = 1 if strategy == "auto" else 2
     trainer = L.Trainer(accelerator="cpu", devices=devices, strategy=strategy, logger=False)
     assert spawns_processes(trainer) is spawns
+
+
+def test_submitit_watcher_cache_is_what_the_squeue_watcher_fills() -> None:
+    """hydra_plugins.lenet5_launchers.slurm.queue_watcher fills SlurmInfoWatcher's private cache
+    from squeue, and replaces SlurmJob's class-level watcher, on a cluster without accounting."""
+    from submitit.slurm.slurm import SlurmInfoWatcher, SlurmJob
+
+    from hydra_plugins.lenet5_launchers.slurm import queue_watcher
+
+    watcher = queue_watcher(delay_s=600)
+    assert isinstance(watcher, SlurmInfoWatcher) and isinstance(SlurmJob.watcher, SlurmInfoWatcher)
+    for name in ("_registered", "_finished", "_info_dict", "_num_calls", "_last_status_check"):
+        assert hasattr(watcher, name), name
+    watcher.register_job("7")
+    watcher._info_dict["7"] = {"JobID": "7", "State": "ENDED", "NodeList": ""}
+    assert watcher.is_done("7", mode="cache")
+    watcher._info_dict["7"] = {"JobID": "7", "State": "RUNNING", "NodeList": "n1"}
+    assert not watcher.is_done("7", mode="cache")

@@ -103,6 +103,8 @@ def queue_watcher(delay_s: int = 600) -> Any:
     file, if it wrote one, says how)."""
     from submitit.slurm.slurm import SlurmInfoWatcher
 
+    # submitit offers no watcher without sacct: this one fills its cache (private attributes,
+    # submitit 1.5; tests/test_upstream_contracts.py fails when they change).
     class QueueWatcher(SlurmInfoWatcher):
         def update(self) -> None:
             waiting = self._registered - self._finished
