@@ -107,7 +107,7 @@ class MNISTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> TensorBatches:
         # trainer.overfit_batches: the same first batches every epoch. Lightning unshuffles only
         # loaders with a sampler, which these batches of tensors do without.
-        overfit = self.trainer is not None and self.trainer.overfit_batches > 0
+        overfit = getattr(self.trainer, "overfit_batches", 0) > 0
         return TensorBatches(
             *self._split("train"),
             batch_size=self.hparams.batch_size,
