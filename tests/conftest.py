@@ -212,7 +212,8 @@ def train_cli_in_process(tmp_path: Path, tiny_data: Path, monkeypatch: pytest.Mo
     data, into ``tmp_path/run`` (or ``run_dir``): (process, folder) as ``train_run`` gives them,
     the process being its exit status, stdout and stderr. For refusals and their one-line
     errors, without an interpreter start (~5 s) each; test_hostile_inputs.py sends some of the
-    same refusals through a real command line."""
+    same refusals through a real command line. ``exact=True``: the command line is ``overrides``
+    alone (flags where a user puts them, a preset's own epochs), without QUICK and the folder."""
     from lenet5.train import cli
 
     monkeypatch.setenv("LENET5_DATA_DIR", str(tiny_data))
@@ -220,9 +221,12 @@ def train_cli_in_process(tmp_path: Path, tiny_data: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
     monkeypatch.chdir(tmp_path)
 
-    def run(*overrides: str, run_dir: Path | None = None) -> tuple[SimpleNamespace, Path]:
+    def run(
+        *overrides: str, run_dir: Path | None = None, exact: bool = False
+    ) -> tuple[SimpleNamespace, Path]:
         folder = run_dir or tmp_path / "run"
-        monkeypatch.setattr(sys, "argv", ["train.py", *QUICK, f"hydra.run.dir={folder}", *overrides])
+        fixed = [] if exact else [*QUICK, f"hydra.run.dir={folder}"]
+        monkeypatch.setattr(sys, "argv", ["train.py", *fixed, *overrides])
         try:
             cli()
             status = 0

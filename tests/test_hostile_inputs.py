@@ -65,6 +65,8 @@ TRAIN = [
     ("ckpt_path=last", "ckpt_path=last"),
     ("data.root={bad_labels}", "labels-idx1-ubyte"),
     ("data.root={small_images}", "images"),
+    ("trainer.limit_train_batches=0.0001", "trainer.limit_train_batches=0.0001 leaves none"),
+    ("trainer.limit_test_batches=0.0001", "trainer.limit_test_batches=0.0001 leaves none"),
 ]
 OTHERS = [
     (("evaluate.py",), "ckpt_path"),

@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import lightning as L
-import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -18,27 +17,6 @@ EXPECTED_SECONDS = 45.0  # ten runs of train.py's command line in this process, 
 
 # QUICK without its trainer.max_epochs=1, so each preset's own number of epochs holds.
 SMALL = [override for override in QUICK if not override.startswith("trainer.max_epochs=")]
-
-
-@pytest.fixture
-def train_cli(train_cli_in_process, monkeypatch: pytest.MonkeyPatch, capsys, tmp_path: Path):
-    """train.py's command line in this process with exactly ``args`` (flags where a user puts
-    them), on the tiny data train_cli_in_process points it at; (status, stdout, stderr)."""
-    import sys
-
-    from lenet5.train import cli
-
-    def run(*args: str) -> tuple[int, str, str]:
-        monkeypatch.setattr(sys, "argv", ["train.py", *args])
-        try:
-            cli()
-            status = 0
-        except SystemExit as exited:
-            status = exited.code
-        output = capsys.readouterr()
-        return status, output.out, output.err
-
-    return run
 
 
 def history(folder: Path) -> list[dict[str, str]]:
@@ -77,14 +55,16 @@ def test_fdr_runs_one_batch_of_each_and_writes_no_checkpoint_nor_logs(train_cli_
     assert "test accuracy" in process.stdout + (folder / "train.log").read_text()
 
 
-def test_overfit_trains_on_the_same_batches_with_no_val_monitoring(train_cli, tmp_path: Path) -> None:
+def test_overfit_trains_on_the_same_batches_with_no_val_monitoring(
+    train_cli_in_process, tmp_path: Path
+) -> None:
     BatchProbe.seen.clear()
     folder = tmp_path / "run"
     probe = "+callbacks.probe._target_=test_presets.BatchProbe"
     # model=modern learns its 3 batches in 15 epochs, the preset's 60 are for the paper's network.
     overrides = ["model=modern", "trainer.max_epochs=15", probe, f"hydra.run.dir={folder}"]
-    status, _, err = train_cli("debug=overfit", *SMALL, *overrides)
-    assert status == 0, err[-2000:]
+    process, _ = train_cli_in_process("debug=overfit", *SMALL, *overrides, exact=True)
+    assert process.returncode == 0, process.stderr[-2000:]
     assert sorted(BatchProbe.seen) == list(range(15))
     first = BatchProbe.seen[0]
     assert len(first) == 3
@@ -96,12 +76,14 @@ def test_overfit_trains_on_the_same_batches_with_no_val_monitoring(train_cli, tm
     assert OmegaConf.load(folder / "config.yaml").trainer.overfit_batches == 3
 
 
-def test_overfit_with_seeds_keeps_every_seed_on_its_same_batches(train_cli, tmp_path: Path) -> None:
+def test_overfit_with_seeds_keeps_every_seed_on_its_same_batches(
+    train_cli_in_process, tmp_path: Path
+) -> None:
     BatchProbe.seen.clear()
     probe = "+callbacks.probe._target_=test_presets.BatchProbe"
     overrides = ["seeds=2", "trainer.max_epochs=3", probe, f"hydra.run.dir={tmp_path / 'run'}"]
-    status, _, err = train_cli("debug=overfit", *SMALL, *overrides)
-    assert status == 0, err[-2000:]
+    process, _ = train_cli_in_process("debug=overfit", *SMALL, *overrides, exact=True)
+    assert process.returncode == 0, process.stderr[-2000:]
     first = BatchProbe.seen[0]
     assert all(all(map(torch.equal, first, BatchProbe.seen[epoch])) for epoch in (1, 2))
 
@@ -114,12 +96,12 @@ def test_profiler_writes_its_report_into_the_run_folder(train_cli_in_process) ->
     assert len(history(folder)) == 1
 
 
-def test_limit_trains_fractions_of_each_split_for_three_epochs(train_cli, tmp_path: Path) -> None:
+def test_limit_trains_fractions_of_each_split_for_three_epochs(train_cli_in_process, tmp_path: Path) -> None:
     # 500 training images in batches of 10: 10% is 5 batches an epoch.
     folder = tmp_path / "run"
     small = [*SMALL, "data.batch_size=10", "data.eval_batch_size=10", f"hydra.run.dir={folder}"]
-    status, _, err = train_cli("debug=limit", *small)
-    assert status == 0, err[-2000:]
+    process, _ = train_cli_in_process("debug=limit", *small, exact=True)
+    assert process.returncode == 0, process.stderr[-2000:]
     assert len(history(folder)) == 3
     checkpoint = torch.load(folder / LAST_CHECKPOINT, map_location="cpu", weights_only=True)
     assert checkpoint["global_step"] == 3 * 5
@@ -164,13 +146,13 @@ def test_info_shows_the_defaults_list_and_the_search_path(train_cli_in_process) 
     assert "optimizer/adam" in process.stdout
 
 
-def test_tab_completion_script_for_bash(train_cli) -> None:
-    status, out, err = train_cli("-sc", "install=bash")
-    assert status == 0, err[-2000:]
-    assert "hydra_bash_completion" in out and "complete" in out
+def test_tab_completion_script_for_bash(train_cli_in_process) -> None:
+    process, _ = train_cli_in_process("-sc", "install=bash", exact=True)
+    assert process.returncode == 0, process.stderr[-2000:]
+    assert "hydra_bash_completion" in process.stdout and "complete" in process.stdout
 
 
-def test_an_experiment_file_of_one_s_own_through_config_dir(train_cli, tmp_path: Path) -> None:
+def test_an_experiment_file_of_one_s_own_through_config_dir(train_cli_in_process, tmp_path: Path) -> None:
     mine = tmp_path / "my_configs" / "experiment"
     mine.mkdir(parents=True)
     (mine / "mine.yaml").write_text(
@@ -178,10 +160,16 @@ def test_an_experiment_file_of_one_s_own_through_config_dir(train_cli, tmp_path:
         "optimizer:\n  lr: 0.001\ntrainer:\n  max_epochs: 2\n  limit_train_batches: 3\n"
     )
     folder = tmp_path / "run"
-    status, _, err = train_cli(
-        "experiment=mine", "logger=none", *SMALL, f"hydra.run.dir={folder}", "--config-dir", str(mine.parent)
+    process, _ = train_cli_in_process(
+        "experiment=mine",
+        "logger=none",
+        *SMALL,
+        f"hydra.run.dir={folder}",
+        "--config-dir",
+        str(mine.parent),
+        exact=True,
     )
-    assert status == 0, err[-2000:]
+    assert process.returncode == 0, process.stderr[-2000:]
     cfg = OmegaConf.load(folder / "config.yaml")
     assert cfg.model.activation == "relu" and cfg.optimizer.lr == 0.001
     assert len(history(folder)) == 2

@@ -4,6 +4,8 @@ Validation is a fixed, seeded hold-out of the official training images; test is 
 official 10,000-image test set.
 """
 
+import math
+
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -68,6 +70,7 @@ class MNISTDataModule(L.LightningDataModule):
         key = (file_identity(name, root), self.hparams.val_size, self.hparams.split_seed)
         if key in _SPLITS:
             self.splits = dict(_SPLITS[key])
+            self._check_limits()
             return
         images, labels = load_split(name, root, train=True)
         val_size = self.hparams.val_size
@@ -86,6 +89,24 @@ class MNISTDataModule(L.LightningDataModule):
         }
         _SPLITS.clear()
         _SPLITS[key] = dict(self.splits)
+        self._check_limits()
+
+    def _check_limits(self) -> None:
+        """A trainer.limit_*_batches fraction that leaves no batch: Lightning stops with a
+        traceback when it reaches that loader, for the test set after all the training."""
+        sizes = {"train": self.hparams.batch_size, "val": self.hparams.eval_batch_size}
+        for split in ("train", "val", "test") if self.has_validation else ("train", "test"):
+            limit = getattr(self.trainer, f"limit_{split}_batches", None)
+            if not isinstance(limit, float) or not 0.0 < limit < 1.0:
+                continue
+            size = sizes.get(split, self.hparams.eval_batch_size)
+            count = len(TensorBatches(*self.splits[split], batch_size=size))
+            if int(count * limit) == 0:
+                raise UserError(
+                    f"trainer.limit_{split}_batches={limit} leaves none of the {count} {split} "
+                    f"batches; give a fraction of at least {math.ceil(1e5 / count) / 1e5:g}, "
+                    "or a number of batches (an integer)"
+                )
 
     def _device(self) -> torch.device:
         return self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
