@@ -63,7 +63,7 @@ def foreign_target(tmp_path: Path) -> tuple[Path, Path]:
 )
 @pytest.mark.parametrize("kind", ["pickled-code", "foreign-target"])
 def test_a_crafted_checkpoint_runs_nothing(
-    run_cli, tmp_path: Path, crafted, foreign_target, command, kind
+    cli_in_process, tmp_path: Path, crafted, foreign_target, command, kind
 ) -> None:
     ckpt, marker = crafted if kind == "pickled-code" else foreign_target
     image = tmp_path / "digit.png"
@@ -71,7 +71,7 @@ def test_a_crafted_checkpoint_runs_nothing(
     args = [
         a.format(ckpt=ckpt, image=image, out=tmp_path / "out.onnx", run=tmp_path / "run") for a in command
     ]
-    process = run_cli(*args)
+    process = cli_in_process(*args)
     if kind == "foreign-target" and command[0] == "train.py":
         # A resume rebuilds the model from the run's own config, never from the file's: the
         # file's weights do not fit it, or it is trained on; in neither case runs its target.

@@ -5,13 +5,10 @@ train.py's cases run its Hydra main in this process (an interpreter start per ca
 seconds on a busy CI machine); a few of them also go through the command line, as users type them.
 """
 
-import importlib
-import importlib.util
 import shutil
 import struct
 import sys
 import zlib
-from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +18,7 @@ import torch
 from PIL import Image
 
 from lenet5.training.module import LeNet5Module
-from support import QUICK, REPO, write_idx
+from support import QUICK, write_idx
 
 TRAIN = [
     ("optimizer.lr=-1", "optimizer.lr"),
@@ -180,31 +177,10 @@ def test_train_refuses_on_the_command_line(run_cli, tmp_path: Path, files, index
     check(process, expected.format(**names))
 
 
-def run_in_process(args: list[str], tmp_path: Path, monkeypatch, capsys) -> SimpleNamespace:
-    """The tool's main in this process: its exit status and stderr, as the command line gives."""
-    if args[0] == "evaluate.py":
-        spec = importlib.util.spec_from_file_location("lenet5_evaluate_entry", REPO / "evaluate.py")
-        entry = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(entry)
-        monkeypatch.chdir(tmp_path)
-        monkeypatch.setattr(sys, "argv", ["evaluate.py", *args[1:], f"hydra.run.dir={tmp_path / 'eval'}"])
-        call = entry.main
-    else:
-        call = partial(importlib.import_module(args[1]).main, args[2:])
-    try:
-        status = call()
-    except SystemExit as exited:
-        status = exited.code
-    return SimpleNamespace(returncode=status, stderr=capsys.readouterr().err)
-
-
 @pytest.mark.parametrize("command, expected", OTHERS, ids=[" ".join(c) for c, _ in OTHERS])
-def test_tools_refuse(
-    tmp_path: Path, files, monkeypatch, capsys, command: tuple[str, ...], expected: str
-) -> None:
+def test_tools_refuse(cli_in_process, files, command: tuple[str, ...], expected: str) -> None:
     names = {k: str(v) for k, v in files.items()}
-    args = [a.format(**names) for a in command]
-    check(run_in_process(args, tmp_path, monkeypatch, capsys), expected.format(**names))
+    check(cli_in_process(*[a.format(**names) for a in command]), expected.format(**names))
 
 
 @pytest.mark.parametrize("index", [1, 8, 13])
