@@ -5,12 +5,12 @@ The tiny files hold the first images of the real MNIST/Fashion-MNIST (from $LENE
 pipeline run exactly as on the full data, in seconds.
 """
 
-import importlib
 import json
 import os
 import runpy
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -244,23 +244,24 @@ def train_cli_in_process(tmp_path: Path, tiny_data: Path, monkeypatch: pytest.Mo
 def cli_in_process(tmp_path: Path, tiny_data: Path, monkeypatch: pytest.MonkeyPatch, capsys):
     """An entry point's command line in this process, as ``run_cli`` takes it (``"train.py",
     ...``, ``"evaluate.py", ...`` or ``"-m", "lenet5.<tool>", ...``), in ``tmp_path`` on tiny
-    data: its exit status, stdout and stderr, without an interpreter start (~5 s) each. The repo
-    scripts run as ``python <script>`` runs them; a tool's ``main`` gets the arguments."""
+    data: its exit status, stdout and stderr, without an interpreter start (~5 s) each. Scripts
+    and modules run as ``python <script>`` and ``python -m <module>`` run them (runpy)."""
     monkeypatch.setenv("LENET5_DATA_DIR", str(tiny_data))
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("HYDRA_FULL_ERROR", "0")
     monkeypatch.chdir(tmp_path)
 
     def run(*args: str) -> SimpleNamespace:
-        if args[0] == "-m":
-            monkeypatch.setattr(sys, "argv", [args[1], *args[2:]])
-            call = lambda: importlib.import_module(args[1]).main(list(args[2:]))  # noqa: E731
-        else:
-            monkeypatch.setattr(sys, "argv", list(args))
-            call = lambda: runpy.run_path(str(REPO / args[0]), run_name="__main__")  # noqa: E731
+        module = args[0] == "-m"
+        monkeypatch.setattr(sys, "argv", [args[1], *args[2:]] if module else list(args))
         try:
-            result = call()
-            status = result if isinstance(result, int) else 0
+            if module:
+                with warnings.catch_warnings():  # an imported module run again as __main__, as -m does
+                    warnings.filterwarnings("ignore", "'.*' found in sys.modules", RuntimeWarning)
+                    runpy.run_module(args[1], run_name="__main__")
+            else:
+                runpy.run_path(str(REPO / args[0]), run_name="__main__")
+            status = 0
         except SystemExit as exited:
             status = exited.code if isinstance(exited.code, int) else 1
         output = capsys.readouterr()

@@ -196,8 +196,15 @@ def test_cli_prints_the_papers_table():
     assert rows.get("total") == ["total", "60,000", "340,908"], result.stdout
 
 
-def test_cli_rejects_an_unknown_option_and_lists_the_available_ones():
-    result = run_summary("model/activation=swishy")
+@pytest.fixture
+def summary_in_process(cli_in_process, monkeypatch: pytest.MonkeyPatch):
+    """``python -m lenet5.summary`` in this process, as run_summary's table width."""
+    monkeypatch.setenv("COLUMNS", "120")
+    return lambda *overrides: cli_in_process("-m", "lenet5.summary", *overrides)
+
+
+def test_cli_rejects_an_unknown_option_and_lists_the_available_ones(summary_in_process):
+    result = summary_in_process("model/activation=swishy")
     assert result.returncode != 0
     output = result.stdout + result.stderr
     assert "swishy" in output
@@ -205,8 +212,8 @@ def test_cli_rejects_an_unknown_option_and_lists_the_available_ones():
         assert re.search(rf"\b{option}\b", output), f"{option!r} not listed:\n{output}"
 
 
-def test_cli_accepts_axis_overrides():
-    result = run_summary("model=classic", "model/activation=relu", "model/c3=full")
+def test_cli_accepts_axis_overrides(summary_in_process):
+    result = summary_in_process("model=classic", "model/activation=relu", "model/c3=full")
     assert result.returncode == 0, result.stderr
     assert "activation=relu" in result.stdout and "c3=full" in result.stdout
     rows = table_cells(result.stdout)
